@@ -1,0 +1,16 @@
+"One test per notebook: each runs top to bottom at `$PETS_PROFILE` (default `smoke`), flagged cells skipped."
+import os
+from pathlib import Path
+import pytest
+from nbdev.config import get_config
+from nbdev.test import test_nb as run_nb
+
+ROOT = Path(__file__).resolve().parent.parent
+NBS = sorted((ROOT/'nbs').glob('*.ipynb'))
+
+@pytest.mark.parametrize('nb', NBS, ids=[p.stem for p in NBS])
+def test_notebook(nb, record_time):
+    skip = get_config(ROOT).tst_flags.split()
+    force = os.environ.get('PETS_FLAGS', '').split()  # e.g. PETS_FLAGS="slow cuda" on a GPU at full scale
+    ok, _ = run_nb(nb, skip_flags=skip, force_flags=force, basepath=ROOT, cell_timeout=900)
+    assert ok, f'{nb.name} failed at PETS_PROFILE={os.environ["PETS_PROFILE"]}; the traceback is printed above'
