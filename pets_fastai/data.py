@@ -9,7 +9,7 @@ __all__ = ['BREEDS', 'pat', 'species', 'make_pets', 'PetsDownloadError', 'untar_
            'breed_labeller', 'check_names', 'get_pet_images', 'warp', 'presize_views', 'presize_psnr', 'pets_block',
            'pets_dls']
 
-# %% ../nbs/01_data.ipynb #03cde696
+# %% ../nbs/01_data.ipynb #94ed6d3f
 import json, os, re, shutil, tempfile, warnings
 from pathlib import Path
 
@@ -22,9 +22,9 @@ from fastai.data.all import (DataBlock, CategoryBlock, RandomSplitter, RegexLabe
                              get_image_files, untar_data, URLs, L)
 from fastai.vision.all import ImageBlock, Resize, aug_transforms
 
-from .profiles import Profile, get_profile, default_num_workers
+from .profiles import Profile, get_profile, default_num_workers, seed_everything
 
-# %% ../nbs/01_data.ipynb #b9fc4354
+# %% ../nbs/01_data.ipynb #24de493c
 BREEDS = ('Abyssinian', 'Bengal', 'Birman', 'Bombay', 'British_Shorthair', 'Egyptian_Mau', 'Maine_Coon',
           'Persian', 'Ragdoll', 'Russian_Blue', 'Siamese', 'Sphynx',
           'american_bulldog', 'american_pit_bull_terrier', 'basset_hound', 'beagle', 'boxer', 'chihuahua',
@@ -33,11 +33,12 @@ BREEDS = ('Abyssinian', 'Bengal', 'Birman', 'Bombay', 'British_Shorthair', 'Egyp
           'saint_bernard', 'samoyed', 'scottish_terrier', 'shiba_inu', 'staffordshire_bull_terrier',
           'wheaten_terrier', 'yorkshire_terrier')
 
-def species(breed:str)->str:
+def species(breed:str, # a breed name as in the file names
+           )->str:
     "`cat` or `dog`: the dataset capitalises cat breeds only"
     return 'cat' if breed[0].isupper() else 'dog'
 
-# %% ../nbs/01_data.ipynb #d5cc22ec
+# %% ../nbs/01_data.ipynb #422e97c5
 def _breed_look(i:int):
     "Colour (RGB), stripe angle (radians) and stripe period (fraction of a side) of breed number `i`"
     hue = (i * 7 % 37) / 37
@@ -60,14 +61,14 @@ def _draw_pet(rng:np.random.Generator, i:int, w:int, h:int)->Image.Image:
     img = img * rng.uniform(0.85, 1.15) + rng.normal(0, 12, img.shape)
     return Image.fromarray(img.clip(0, 255).astype(np.uint8))
 
-# %% ../nbs/01_data.ipynb #422e97c5
+# %% ../nbs/01_data.ipynb #5fd575f1
 def _photo_size(rng:np.random.Generator, min_side:int, max_side:int)->tuple[int,int]:
     "A random (width, height) shaped like a photo"
     long = int(rng.uniform(min_side, max_side))
     short = max(min_side, int(long / rng.choice([1, 4/3, 3/2, 16/9])))
     return (short, long) if rng.random() < 1/3 else (long, short)
 
-# %% ../nbs/01_data.ipynb #5fd575f1
+# %% ../nbs/01_data.ipynb #1b15700e
 def make_pets(dest:Path|str,      # folder to create; reused if it holds the same generated set
               n_per_breed:int=10,  # images per breed
               seed:int=42,         # same seed, same bytes
@@ -98,11 +99,12 @@ def make_pets(dest:Path|str,      # folder to create; reused if it holds the sam
         return make_pets(dest, n_per_breed, seed, min_side, max_side)
     return dest
 
-# %% ../nbs/01_data.ipynb #c0b956ea
+# %% ../nbs/01_data.ipynb #76da79e5
 class PetsDownloadError(RuntimeError):
     "The Oxford-IIIT Pet dataset could not be downloaded"
 
-def untar_pets(url:str=URLs.PETS)->Path:
+def untar_pets(url:str=URLs.PETS, # where the archive is downloaded from
+              )->Path:
     "Download and extract the Oxford-IIIT Pet dataset with `untar_data`, or say how to use a local copy"
     try: return untar_data(url)
     except OSError as e:  # urllib's URLError and socket errors are OSErrors
@@ -113,12 +115,13 @@ def untar_pets(url:str=URLs.PETS)->Path:
             "untar_data looks for FASTAI_HOME/data/oxford-iiit-pet). Otherwise connect to the internet and retry."
         ) from e
 
-# %% ../nbs/01_data.ipynb #76da79e5
+# %% ../nbs/01_data.ipynb #10166675
 def pets_cache()->Path:
     "Where generated data sets are kept: `$XDG_CACHE_HOME/pets_fastai`"
     return xdg_cache_home()/'pets_fastai'
 
-def get_pets(prof:Profile)->Path:
+def get_pets(prof:Profile, # its `source` says where the images come from
+            )->Path:
     "The folder of images that `prof` trains on"
     env = os.environ.get('PETS_PATH')
     if prof.source == 'generated':
@@ -132,26 +135,32 @@ def get_pets(prof:Profile)->Path:
         raise FileNotFoundError(f"PETS_PATH={env!r} is not a folder: point it at a folder of Oxford-IIIT Pet images.")
     return path
 
-# %% ../nbs/01_data.ipynb #10166675
-def pets_images(path:Path)->Path:
+# %% ../nbs/01_data.ipynb #5c2cecd1
+def pets_images(path:Path, # a dataset folder
+               )->Path:
     "The folder holding the photos: `path/images` when it exists (the Oxford layout), else `path`"
     return path/'images' if (path/'images').is_dir() else path
 
-# %% ../nbs/01_data.ipynb #84cf0708
+# %% ../nbs/01_data.ipynb #4347b750
 pat = r'^(.+)_\d+\.jpg$'
 
-# %% ../nbs/01_data.ipynb #79dbae49
-def breed_labeller(pat:str=pat):
+# %% ../nbs/01_data.ipynb #b8374aeb
+def breed_labeller(pat:str=pat, # the labelling pattern; group 1 is the breed
+                  ):
     "A labeller that takes the breed from a file's name with `pat`"
     return using_attr(RegexLabeller(pat), 'name')
 
-# %% ../nbs/01_data.ipynb #b8374aeb
-def check_names(fns, pat:str=pat)->tuple[L, L]:
+# %% ../nbs/01_data.ipynb #7f9c3341
+def check_names(fns,         # file paths or names
+                pat:str=pat, # the labelling pattern
+               )->tuple[L, L]:
     "Split `fns` into those whose name matches `pat` and those that do not"
     ok = [re.match(pat, Path(f).name) is not None for f in fns]
     return L(f for f,o in zip(fns, ok) if o), L(f for f,o in zip(fns, ok) if not o)
 
-def get_pet_images(path:Path, pat:str=pat)->L:
+def get_pet_images(path:Path,   # the dataset folder (or its `images/` folder)
+                   pat:str=pat, # the labelling pattern
+                  )->L:
     "Image files under `path` whose names match `pat`; warns with the ones left out"
     path = Path(path)
     if not path.is_dir(): raise FileNotFoundError(f"{path} is not a folder: pass the folder that holds the pet photos.")
@@ -164,7 +173,7 @@ def get_pet_images(path:Path, pat:str=pat)->L:
                           f"for example: {', '.join(f.name for f in bad[:5])}")
     return good
 
-# %% ../nbs/01_data.ipynb #7f9c3341
+# %% ../nbs/01_data.ipynb #09b738a1
 def warp(x:torch.Tensor, # images, shape (n, channels, h, w), float
          deg:float,      # rotation in degrees
          zoom:float,     # zoom factor (> 1 zooms in)
@@ -176,12 +185,17 @@ def warp(x:torch.Tensor, # images, shape (n, channels, h, w), float
     grid = F.affine_grid(mat[None].expand(len(x), 2, 3), (len(x), x.shape[1], sz, sz), align_corners=False)
     return F.grid_sample(x, grid, mode=mode, padding_mode='reflection', align_corners=False)
 
-# %% ../nbs/01_data.ipynb #c136d40b
+# %% ../nbs/01_data.ipynb #0fd317c7
 def _to_tensor(img:Image.Image)->torch.Tensor: return torch.from_numpy(np.asarray(img, dtype=np.float32)/255).permute(2,0,1)[None]
 
 def _psnr(a:torch.Tensor, b:torch.Tensor)->float: return float(10 * torch.log10(1 / F.mse_loss(a, b)))
 
-def presize_views(img:Image.Image, deg:float=25, zoom:float=1.4, item_sz:int=460, sz:int=224)->dict:
+def presize_views(img:Image.Image, # a photo at full resolution
+                  deg:float=25,    # rotation in degrees
+                  zoom:float=1.4,  # zoom factor
+                  item_sz:int=460, # presize side
+                  sz:int=224,      # final side
+                 )->dict:
     "Reference, presized and resize-first versions of `img` under one rotation and zoom"
     big = Resize(min(img.size), method='crop')(img, split_idx=1)  # centre square at full resolution
     ref = F.interpolate(warp(_to_tensor(big), deg, zoom, 4*sz, mode='bicubic'), size=(sz, sz), mode='area')
@@ -189,12 +203,15 @@ def presize_views(img:Image.Image, deg:float=25, zoom:float=1.4, item_sz:int=460
     naive = warp(_to_tensor(Resize(sz)(img, split_idx=1)), deg, zoom, sz)
     return {k: v.clamp(0, 1) for k,v in dict(reference=ref, presized=pre, resize_first=naive).items()}
 
-def presize_psnr(views:dict)->dict:
+def presize_psnr(views:dict, # from `presize_views`
+                )->dict:
     "PSNR in dB of each view in `views` against `views['reference']`"
     return {k: round(_psnr(v, views['reference']), 2) for k,v in views.items() if k != 'reference'}
 
-# %% ../nbs/01_data.ipynb #99c0a057
-def pets_block(prof:Profile, pat:str=pat)->DataBlock:
+# %% ../nbs/01_data.ipynb #e9ebcb26
+def pets_block(prof:Profile, # sizes and seed
+               pat:str=pat,  # the labelling pattern
+              )->DataBlock:
     "The Pets `DataBlock`: regex labels, a seeded 20% split, and presizing at `prof`'s sizes"
     return DataBlock(blocks=(ImageBlock, CategoryBlock),
                      get_items=lambda p: get_pet_images(p, pat),
@@ -203,8 +220,11 @@ def pets_block(prof:Profile, pat:str=pat)->DataBlock:
                      item_tfms=Resize(prof.item_sz),
                      batch_tfms=aug_transforms(size=prof.sz, min_scale=0.75))
 
-def pets_dls(prof:Profile, path:Path|None=None, **kwargs):
-    "`DataLoaders` for `prof`, from `path` or the profile's own data"
+def pets_dls(prof:Profile,          # sizes, batch size and seed
+             path:Path|None=None, # the images' folder; default: `get_pets(prof)`
+             **kwargs):
+    "`DataLoaders` for `prof`, from `path` or the profile's own data, shuffled reproducibly from `prof.seed`"
     path = Path(path) if path else get_pets(prof)
     kwargs.setdefault('num_workers', default_num_workers())
+    seed_everything(prof.seed)  # each DataLoader draws its shuffling generator from the global state
     return pets_block(prof).dataloaders(path, bs=prof.bs, **kwargs)

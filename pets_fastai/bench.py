@@ -1,0 +1,176 @@
+"""Throughput on this machine: fastai's defaults against our settings, as a table of ratios.
+
+Run `python -m pets_fastai.bench` (or `make bench`). For each configuration, in a fresh process, it measures
+
+- data pipeline images/s: training batches from the `DataLoader` alone (decode, presize, batch augmentations);
+- training images/s: `fit` steps of the whole network, unfrozen, data loading included;
+- peak memory: the largest proportional set size (PSS: shared pages split between the processes that share
+  them) of the process and its data-loader workers together, sampled every 50 ms from /proc (on systems
+  without /proc, the main process's peak resident set size).
+
+The first batch of each measurement (worker start-up, first allocations) is not timed. The presized copy is
+written once into a cache folder beside the generated data sets, never into the photos' own folder.
+"""
+import argparse, hashlib, json, os, resource, shutil, subprocess, sys, tempfile, threading, time
+from pathlib import Path
+
+__all__ = ['CONFIGS', 'presized_copy', 'PeakMemory', 'measure', 'bench_table', 'main']
+
+CONFIGS = {  # name -> settings; each row adds one change to the row above it
+    'fastai defaults': dict(num_workers=None, cache=False, channels_last=False),
+    'num_workers=0': dict(num_workers=0, cache=False, channels_last=False),
+    '+ presized cache': dict(num_workers=0, cache=True, channels_last=False),
+    '+ channels_last (ours)': dict(num_workers=0, cache=True, channels_last=True),
+}
+
+def presized_copy(src:Path|str,   # a folder of photos (or one holding `images/`)
+                  item_sz:int,     # the shorter side of the copies, in pixels
+                  cache:Path|str|None=None, # where copies are kept; defaults to the data cache's `presized/`
+                 )->Path:
+    "A copy of the photos in `src` with the shorter side shrunk to `item_sz`, written once into `cache`"
+    from PIL import Image
+    from pets_fastai.data import pets_images, pets_cache
+    src = pets_images(Path(src).resolve())
+    fns = sorted(p for p in src.iterdir() if p.suffix.lower() in ('.jpg', '.jpeg', '.png'))
+    if not fns: raise FileNotFoundError(f"No .jpg or .png images in {src}: pass the folder that holds the pet photos.")
+    key = hashlib.sha1(f'{src}|{len(fns)}|{item_sz}'.encode()).hexdigest()[:12]
+    dest = Path(cache or pets_cache()/'presized')/f'{src.parent.name}-{item_sz}px-{key}'
+    if (dest/'DONE').exists(): return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix='.presizing-', dir=dest.parent))
+    (tmp/'images').mkdir()
+    for fn in fns:
+        with Image.open(fn) as img:
+            img = img.convert('RGB')
+            scale = item_sz / min(img.size)
+            if scale < 1: img = img.resize((round(img.width*scale), round(img.height*scale)), Image.Resampling.LANCZOS)
+            img.save(tmp/'images'/(fn.stem + '.jpg'), quality=92)
+    (tmp/'DONE').write_text(json.dumps(dict(source=str(src), n=len(fns), item_sz=item_sz)))
+    try: tmp.rename(dest)
+    except OSError:  # another process wrote the same copy first: keep theirs
+        shutil.rmtree(tmp)
+    return dest
+
+def _pss_mb(pid:int)->float:
+    "Proportional set size of process `pid` in MB, 0 if it has gone"
+    try: lines = Path(f'/proc/{pid}/smaps_rollup').read_text().splitlines()
+    except OSError: return 0.  # the process ended between listing and reading
+    return sum(int(l.split()[1]) for l in lines if l.startswith('Pss:')) / 1024
+
+def _children(pid:int)->list[int]:
+    "Process ids of the children of `pid`"
+    kids = []
+    for task in Path(f'/proc/{pid}/task').glob('*/children'):
+        try: kids += [int(k) for k in task.read_text().split()]
+        except OSError: continue  # the thread ended while we listed it
+    return kids
+
+class PeakMemory:
+    "Context manager: the peak memory of this process and its children together, in MB, as `.mb`"
+    def __init__(self, every:float=0.05): self.every, self.mb, self.proc = every, 0., Path('/proc/self/smaps_rollup').exists()
+    def _sample(self):
+        while not self.done.wait(self.every):
+            pid = os.getpid()
+            self.mb = max(self.mb, sum(_pss_mb(p) for p in [pid, *_children(pid)]))
+    def __enter__(self):
+        self.done = threading.Event()
+        if self.proc: threading.Thread(target=self._sample, daemon=True).start()
+        return self
+    def __exit__(self, *exc):
+        self.done.set()
+        if not self.proc: self.mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def measure(path:str,      # the photos
+            arch:str,      # backbone name in `pets_fastai.learner.ARCHS`
+            sz:int,        # training size
+            bs:int,        # batch size
+            batches:int,   # timed batches
+            num_workers:int|None, # data-loader workers; None: fastai's default
+            cache:bool,    # read from a presized copy?
+            channels_last:bool)->dict:
+    "Data-pipeline and training images/s and peak memory of one configuration, in this process"
+    from fastai.callback.core import Callback, CancelFitException
+    from fastai.torch_core import defaults
+    from pets_fastai.profiles import get_profile
+    from pets_fastai.data import pets_dls
+    from pets_fastai.learner import pets_learner
+
+    class Timer(Callback):
+        "Time `batches` training steps after the first, then stop"
+        def before_fit(self): self.i = 0
+        def after_batch(self):
+            self.i += 1
+            if self.i == 1: self.start = time.perf_counter()
+            if self.i == batches + 1:
+                self.seconds = time.perf_counter() - self.start
+                raise CancelFitException()
+
+    prof = get_profile('smoke', arch=arch, pretrained=False, sz=sz, item_sz=round(sz * 1.25), bs=bs)
+    if cache: path = presized_copy(path, prof.item_sz)
+    if num_workers is None: num_workers = min(16, defaults.cpus)  # what fastai's DataLoader uses when not told
+    with PeakMemory() as mem:
+        dls = pets_dls(prof, path, num_workers=num_workers)
+        it = iter(dls.train)
+        next(it)
+        start = time.perf_counter()
+        for _ in range(batches): next(it)
+        data_s = time.perf_counter() - start
+        del it
+        learn = pets_learner(dls, prof)
+        learn.unfreeze()
+        if channels_last: learn.to_channelslast(use_amp=False)
+        timer = Timer()
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4, cbs=timer)
+    return dict(data_ips=batches * bs / data_s, train_ips=batches * bs / timer.seconds, peak_mb=mem.mb,
+                num_workers=num_workers)
+
+def bench_table(rows:dict)->str:
+    "Markdown table of `rows` (name -> `measure` result), with ratios to the first row"
+    base = next(iter(rows.values()))
+    out = ['| configuration | workers | data img/s | × | train img/s | × | peak memory MB | × |', '|---|---:|---:|---:|---:|---:|---:|---:|']
+    for name, r in rows.items():
+        out.append(f"| {name} | {r['num_workers']} | {r['data_ips']:.1f} | {r['data_ips']/base['data_ips']:.2f} | "
+                   f"{r['train_ips']:.1f} | {r['train_ips']/base['train_ips']:.2f} | {r['peak_mb']:.0f} | "
+                   f"{r['peak_mb']/base['peak_mb']:.2f} |")
+    return '\n'.join(out)
+
+def _default_path()->str:
+    "`$PETS_PATH`, else the `smoke` profile's generated pictures"
+    if os.environ.get('PETS_PATH'): return os.environ['PETS_PATH']
+    from pets_fastai.profiles import get_profile
+    from pets_fastai.data import get_pets
+    return str(get_pets(get_profile('smoke')))
+
+def main(argv:list|None=None):
+    "Measure every configuration in `CONFIGS` in its own process and print the table"
+    p = argparse.ArgumentParser(prog='python -m pets_fastai.bench', description=__doc__.splitlines()[0])
+    p.add_argument('--path', default=None, help='folder of pet photos (default: $PETS_PATH, else generated pictures)')
+    p.add_argument('--arch', default='efficientnet_lite0', help='backbone (default: efficientnet_lite0)')
+    p.add_argument('--sz', type=int, default=160, help='training image size (default: 160)')
+    p.add_argument('--bs', type=int, default=32, help='batch size (default: 32)')
+    p.add_argument('--batches', type=int, default=4, help='timed batches per measurement (default: 4)')
+    p.add_argument('--config', choices=list(CONFIGS), help=argparse.SUPPRESS)  # one configuration, in a child process
+    args = p.parse_args(argv)
+    path = args.path or _default_path()
+    if not Path(path).is_dir(): p.error(f"--path {path} is not a folder: pass a folder of pet photos.")
+    common = dict(path=path, arch=args.arch, sz=args.sz, bs=args.bs, batches=args.batches)
+    if args.config:
+        print(json.dumps(measure(**common, **CONFIGS[args.config])))
+        return
+    print(f'photos: {path}; {args.arch} at {args.sz} px, bs={args.bs}, {args.batches} timed batches; '
+          f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}', flush=True)
+    start = time.perf_counter()
+    presized_copy(path, round(args.sz * 1.25))  # written once, outside the timed runs
+    print(f'presized copy ready in {time.perf_counter() - start:.1f} s', flush=True)
+    rows = {}
+    for name in CONFIGS:
+        cmd = [sys.executable, '-m', 'pets_fastai.bench', '--config', name, '--path', path, '--arch', args.arch,
+               '--sz', str(args.sz), '--bs', str(args.bs), '--batches', str(args.batches)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode: sys.exit(f"Measuring {name!r} failed:\n{r.stderr[-3000:]}")
+        rows[name] = json.loads(r.stdout.strip().splitlines()[-1])
+        print(f"{name}: train {rows[name]['train_ips']:.1f} img/s", flush=True)
+    print(bench_table(rows))
+    print(f'load average {os.getloadavg()[0]:.1f} at the end; ratios are to the first row, measured in this run')
+
+if __name__ == '__main__': main()

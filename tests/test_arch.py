@@ -1,0 +1,137 @@
+"Tests of pets_fastai.arch that need no training data: weights metadata, FLOP counts, memory, callbacks, mixed precision."
+import warnings
+from dataclasses import replace
+
+import matplotlib
+matplotlib.use('Agg')
+import pandas as pd
+import pytest
+import torch
+import torchvision
+from torch import nn
+from fastai.vision.all import DataLoaders, Learner, CrossEntropyLossFlat
+
+from pets_fastai.arch import (RESNETS, ARCH_PLANS, ComparePlan, imagenet_weights, resnet_weights, n_params, forward_flops,
+                              memory_kind, reset_peak_memory, peak_memory, CostCB, mixed_precision, native_bf16,
+                              bf16_forward, plot_error_time, compare_archs, plan_dls, subset_dls)
+from pets_fastai.profiles import get_profile
+
+
+def tiny_learner(n=24, bs=8, **kwargs):
+    "A linear classifier on random 2-feature data, on the CPU"
+    x, y = torch.randn(n, 2), torch.randint(0, 2, (n,))
+    dls = DataLoaders.from_dsets(list(zip(x, y)), list(zip(x[:8], y[:8])), bs=bs, device='cpu')
+    return Learner(dls, nn.Linear(2, 2), loss_func=CrossEntropyLossFlat(), **kwargs)
+
+
+def test_default_weights_are_v2_for_deep_resnets():
+    wts = imagenet_weights()
+    default = wts[wts.default].set_index('arch').weights
+    assert default.to_dict() == {'resnet18': 'IMAGENET1K_V1', 'resnet34': 'IMAGENET1K_V1', 'resnet50': 'IMAGENET1K_V2',
+                                 'resnet101': 'IMAGENET1K_V2', 'resnet152': 'IMAGENET1K_V2'}
+    top1 = wts.pivot(index='arch', columns='weights', values='top1').dropna()
+    assert (top1.IMAGENET1K_V2 > top1.IMAGENET1K_V1).all()
+
+
+def test_resnet_weights():
+    assert resnet_weights('resnet101') == torchvision.models.ResNet101_Weights.IMAGENET1K_V1
+    assert resnet_weights('resnet101', 'DEFAULT') == torchvision.models.ResNet101_Weights.IMAGENET1K_V2
+    with pytest.raises(ValueError, match='resnet34 has no ImageNet weights .IMAGENET1K_V2.: use one of IMAGENET1K_V1'):
+        resnet_weights('resnet34', 'IMAGENET1K_V2')
+
+
+@pytest.mark.parametrize('name', RESNETS)
+def test_params_and_flops_match_torchvision(name):
+    w = torchvision.models.get_model_weights(name).IMAGENET1K_V1
+    with torch.device('meta'): model = torchvision.models.get_model(name)
+    assert n_params(model) == w.meta['num_params']
+    assert abs(forward_flops(model, 224) / 2e9 - w.meta['_ops']) < 1e-3  # torchvision counts multiply-adds
+    assert model.fc.weight.device.type == 'meta'  # forward_flops works on a copy
+
+
+def test_forward_flops_runs_on_real_weights_without_touching_them():
+    model = nn.Conv2d(3, 4, 3, padding=1)
+    before = model.weight.clone()
+    assert forward_flops(model, 8) == 2 * 3 * 4 * 9 * 8 * 8
+    assert torch.equal(model.weight, before) and model.weight.device.type == 'cpu'
+
+
+@pytest.mark.skipif(memory_kind() != 'process peak RSS', reason='needs a resettable peak RSS (Linux)')
+def test_peak_memory_resets():
+    reset_peak_memory()
+    base = peak_memory()
+    big = torch.ones(50_000_000)  # 200 MB
+    del big
+    assert peak_memory() - base > 150e6
+    reset_peak_memory()
+    assert peak_memory() < base + 100e6
+
+
+def test_cost_callback_counts_images_and_time():
+    cb = CostCB()
+    learn = tiny_learner(cbs=cb)
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-2)
+    assert cb.n_imgs == 2 * 24 and len(cb.epoch_s) == len(cb.train_s) == 2
+    assert cb.shape == (8, 2) and cb.pred_dtype == torch.float32
+    assert all(0 < t < e for t, e in zip(cb.train_s, cb.epoch_s))
+
+
+def test_subset_dls():
+    dls = tiny_learner().dls
+    small = subset_dls(dls, n_train=16, n_valid=4)
+    assert (len(small.train), len(small.valid), len(dls.train)) == (2, 1, 3)
+    with pytest.raises(ValueError, match='n_train=4 is less than one batch .bs=8.'): subset_dls(dls, n_train=4)
+
+
+def test_mixed_precision_on_cpu_warns_and_changes_nothing():
+    learn = tiny_learner()
+    n_cbs = len(learn.cbs)
+    with pytest.warns(UserWarning, match='Mixed precision skipped: this learner trains on cpu'):
+        assert mixed_precision(learn) is learn
+    assert len(learn.cbs) == n_cbs
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_mixed_precision_on_cuda_adds_the_callback():
+    learn = tiny_learner()
+    learn.dls.to('cuda')
+    assert 'MixedPrecision' in [type(c).__name__ for c in mixed_precision(learn).cbs]
+
+
+def test_bf16_forward_is_close_to_fp32():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
+    r = bf16_forward(model, torch.randn(4, 3, 16, 16))
+    assert r['dtype'] == torch.bfloat16
+    assert 0 < r['max_rel_diff'] < 0.1
+    assert r['fp32_s'] > 0 and r['bf16_s'] > 0
+
+
+def test_native_bf16_is_a_bool_on_linux():
+    assert native_bf16() in (True, False)
+
+
+def test_plans_are_consistent():
+    assert set(ARCH_PLANS) == {'smoke', 'sample', 'full', 'gpu'}
+    assert ARCH_PLANS['smoke'].archs == RESNETS and ARCH_PLANS['full'].pretrained == RESNETS
+    for plan in ARCH_PLANS.values():
+        assert set(plan.pretrained) <= set(plan.archs)
+        assert not plan.pretrained or plan.epochs >= 2
+
+
+def test_compare_archs_on_generated_data():
+    prof = get_profile('smoke')
+    plan = ComparePlan(('xresnet_tiny',), epochs=1, lr=1e-2, bs=8, n_train=16, n_valid=8)
+    res = compare_archs(plan_dls(prof, plan), plan)
+    r = res.loc['xresnet_tiny']
+    assert (r.n_train, r.sz, r.epochs, r.precision, r.weights) == (16, prof.sz, 1, 'float32', 'none (from scratch)')
+    assert 1 < r.params_m < 2 and r.gflops > 0 and r.img_per_s > 0 and r.peak_mem_gb > 0
+    assert 0 <= r.error_rate <= 1 and r.train_s >= r.s_per_epoch > 0
+
+
+def test_plot_has_one_point_per_row():
+    res = pd.DataFrame(dict(weights=['none (from scratch)', 'ImageNet (packaged)'], params_m=[11.7, 4.7],
+                            train_s=[10., 5.], error_rate=[0.9, 0.3]), index=['resnet18', 'efficientnet_lite0'])
+    ax = plot_error_time(res, 'test').axes[0]
+    assert len([c for c in ax.collections if len(c.get_offsets())]) == 2
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ['from scratch', 'from ImageNet weights']

@@ -1,0 +1,122 @@
+"The `pets-fastai` command line, run as a subprocess as a user or a script runs it, at the `smoke` scale."
+import json, os, re, subprocess, sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMANDS = ('train', 'lr-find', 'predict', 'interpret', 'compare')
+TINY = ('--n-per-breed', '4', '--epochs', '1')  # 148 generated pictures, 1 frozen + 1 unfrozen epoch
+
+def cli(*args, env:dict|None=None)->subprocess.CompletedProcess:
+    "Run `python -m pets_fastai.cli args` at the smoke scale; `env` entries set to None are removed"
+    env = {**os.environ, 'PETS_PROFILE': 'smoke', 'MPLBACKEND': 'Agg', **(env or {})}
+    return subprocess.run([sys.executable, '-m', 'pets_fastai.cli', *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900, env={k: v for k, v in env.items() if v is not None})
+
+def assert_clean_failure(r:subprocess.CompletedProcess, code:int, msg:str):
+    "`r` exited with `code`, said `msg` on stderr, and showed no traceback"
+    assert r.returncode == code, (r.returncode, r.stderr[-2000:])
+    assert msg in r.stderr, r.stderr[-2000:]
+    assert 'Traceback' not in r.stderr, r.stderr[-2000:]
+
+@pytest.mark.parametrize('cmd', ('',) + COMMANDS)
+def test_help(cmd):
+    r = cli(*[c for c in (cmd, '--help') if c])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"usage: pets-fastai {cmd}".strip()), r.stdout[:200]
+
+def test_parsing_imports_no_torch():
+    "`--help` and argument errors answer at once because the library is imported only when a command runs"
+    r = subprocess.run([sys.executable, '-c', 'import sys, pets_fastai.cli as c; c.parser().parse_args(["train"]); '
+                        'print(sorted(m for m in ("torch", "fastai") if m in sys.modules))'], capture_output=True, text=True)
+    assert r.stdout.strip() == '[]', r.stdout + r.stderr
+
+@pytest.mark.parametrize('args,msg', [
+    (('train', '--lr', 'fast'), "argument --lr: 'fast' is neither a number nor 'find'"),
+    (('train', '--epochs', '0'), "argument --epochs: '0' must be 1 or more"),
+    (('fly',), "invalid choice: 'fly'"),
+    ((), 'usage: pets-fastai'),
+    (('predict',), 'the following arguments are required: IMAGE'),
+    (('lr-find', '--num-it', '10'), '--num-it 10 is too few'),
+    (('train', '--arch', 'resnet9'), "--arch 'resnet9' is unknown: use one of"),
+], ids=['lr', 'epochs', 'command', 'none', 'no-image', 'num-it', 'arch'])
+def test_bad_arguments_exit_2(args, msg):
+    assert_clean_failure(cli(*args), 2, msg)
+
+def test_missing_image_exits_1(tmp_path):
+    assert_clean_failure(cli('predict', 'no_such_cat.jpg', '--runs', tmp_path), 1, 'No such image file: no_such_cat.jpg')
+
+def test_missing_model_exits_1(tmp_path):
+    img = tmp_path/'cat.jpg'
+    img.write_bytes(b'')
+    assert_clean_failure(cli('predict', img, '--runs', tmp_path), 1, f'No trained model in {tmp_path}/')
+    assert_clean_failure(cli('predict', img, '--model', tmp_path/'nope.pkl'), 1, 'nope.pkl: no such file')
+
+def test_sample_without_pets_path_exits_1(tmp_path):
+    r = cli('train', '--profile', 'sample', '--runs', tmp_path/'runs', env={'PETS_PATH': None, 'PETS_PROFILE': None})
+    assert_clean_failure(r, 1, 'set PETS_PATH')
+    assert not (tmp_path/'runs').exists()
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    "A tiny `train` run: its folder of runs, the finished process and the record"
+    runs = tmp_path_factory.mktemp('cli')/'runs'
+    r = cli('train', *TINY, '--runs', runs)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (run_dir,) = runs.iterdir()
+    return runs, r, json.loads((run_dir/'record.json').read_text())
+
+def test_train_saves_model_and_record(trained):
+    runs, r, rec = trained
+    model = Path(re.search(r'^model: +(\S+)$', r.stdout, re.M).group(1))
+    record = Path(re.search(r'^record: +(\S+)$', r.stdout, re.M).group(1))
+    assert model.is_file() and record.is_file() and model.parent == record.parent and model.parent.parent == runs
+    assert 'generated Pets-like pictures' in r.stdout and 'NOT photos' in r.stdout
+    err = float(re.search(r'^error rate ([0-9.]+) on 29 validation images', r.stdout, re.M).group(1))
+    assert err == round(rec['final']['error_rate'], 4)
+    assert (rec['kind'], rec['profile'], rec['arch'], rec['weights'], rec['interrupted']) == \
+           ('train', 'smoke', 'xresnet_tiny', None, False)
+    assert (rec['data']['n_train'], rec['data']['n_valid'], rec['data']['generated']) == (119, 29, True)
+    assert [e['fit'] for e in rec['epochs']] == [0, 1] and rec['settings']['n_per_breed'] == 4
+    assert rec['command'].startswith('pets-fastai train --n-per-breed 4')
+
+def test_predict_on_trained_model(trained):
+    from pets_fastai.data import species
+    runs, _, rec = trained
+    imgs = sorted(Path(rec['data']['path'], 'images').glob('*.jpg'))[::50]
+    r = cli('predict', *imgs, '--runs', runs, '--json')
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout)
+    assert [p['image'] for p in res] == list(map(str, imgs))
+    for p in res:
+        probs = [b['prob'] for b in p['breeds']]
+        assert len(probs) == 3 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+        assert all(b['species'] == species(b['breed']) for b in p['breeds'])
+        assert p['species'] in ('cat', 'dog') and 0.5 <= p['species_prob'] <= 1
+
+def test_predict_text_and_interpret(trained):
+    runs, _, rec = trained
+    (run_dir,) = runs.iterdir()
+    img = sorted(Path(rec['data']['path'], 'images').glob('*.jpg'))[0]
+    r = cli('predict', img, '--model', run_dir/'model.pkl', '--top-k', '2')
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert re.search(rf'^{re.escape(str(img))}: (cat|dog) \(\d\.\d\d\)$', r.stdout, re.M), r.stdout
+    r = cli('interpret', '--runs', runs)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (run_dir/'confusion_matrix.png').is_file()
+    err = float(re.search(r'error rate ([0-9.]+) on 29 validation images', r.stdout).group(1))
+    assert abs(err - rec['final']['error_rate']) < 1e-4
+
+def test_verify_reports_problems_and_leaves_files_alone(tmp_path):
+    "`verify` names the bad file and its reason, exits 1 when something would be skipped, and changes nothing"
+    import hashlib
+    from PIL import Image
+    Image.new('RGB', (300, 200), 'red').save(tmp_path/'beagle_1.jpg')
+    (tmp_path/'pug_2.jpg').write_bytes(b'')
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()}
+    r = subprocess.run([sys.executable, '-m', 'pets_fastai.cli', 'verify', str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 1 and 'pug_2.jpg' in r.stdout and 'empty' in r.stdout.lower(), r.stdout + r.stderr
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()} == before
+    r = subprocess.run([sys.executable, '-m', 'pets_fastai.cli', 'verify', str(tmp_path/'nope')], capture_output=True, text=True)
+    assert r.returncode == 1 and 'does not exist' in r.stderr and 'Traceback' not in r.stderr
