@@ -14,6 +14,14 @@ from pets_fastai.profiles import get_profile
 from pets_fastai.verify import (BatchTooLargeError, DeviceUnavailableError, SafeTraining, check_device, name_problems,
                                 oom_advice, resume_training, sniff_format, training_status, verified_items, verify_images)
 
+
+@pytest.fixture(autouse=True)
+def python_ctrl_c():
+    "Ctrl-C raises KeyboardInterrupt, as in a terminal, even where the test runner was started with SIGINT ignored"
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
 # ---------------------------------------------------------------- building bad input
 
 def img_bytes(img, fmt='JPEG', **kwargs):
