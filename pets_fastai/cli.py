@@ -211,7 +211,7 @@ def train_run(prof:'Profile',        # what to train
                      command=command)
     if not rec['interrupted']:
         learn.remove_cb(RunLog)
-        learn.export(learn.path/'model.pkl')
+        learn.export('model.pkl')  # fastai joins it to learn.path
     save_record(rec, learn.path)
     return learn.path, rec
 

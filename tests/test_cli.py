@@ -120,3 +120,11 @@ def test_verify_reports_problems_and_leaves_files_alone(tmp_path):
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()} == before
     r = subprocess.run([sys.executable, '-m', 'pets_fastai.cli', 'verify', str(tmp_path/'nope')], capture_output=True, text=True)
     assert r.returncode == 1 and 'does not exist' in r.stderr and 'Traceback' not in r.stderr
+
+def test_train_with_a_relative_runs_folder(tmp_path):
+    "`make demo` runs `train` with the default, relative `runs`: the model lands in the new run folder"
+    r = subprocess.run([sys.executable, '-m', 'pets_fastai.cli', 'train', '--profile', 'smoke', '--n-per-breed', '4',
+                        '--epochs', '1', '--runs', 'runs'], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (run,) = (tmp_path/'runs').iterdir()
+    assert (run/'model.pkl').is_file() and (run/'record.json').is_file()
