@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 # Real photos when this checkout sits beside the shared sample; otherwise the demo says it uses generated data.
 SAMPLE := $(wildcard ../shared/data/oxford-iiit-pet-sample)
 export PETS_PATH ?= $(SAMPLE)
+# pytest-xdist workers: one per core, at most 4 (there are only a dozen long tests, the notebooks)
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 
 .PHONY: demo test export clean-nbs readme docs bench help
 
@@ -33,7 +35,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python tools/check_sync.py
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(JOBS) --dist worksteal
 
 docs: $(VENV)/.installed-dev
 	$(BIN)/python tools/build_docs.py

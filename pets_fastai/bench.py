@@ -11,7 +11,7 @@ Run `python -m pets_fastai.bench` (or `make bench`). For each configuration, in 
 The first batch of each measurement (worker start-up, first allocations) is not timed. The presized copy is
 written once into a cache folder beside the generated data sets, never into the photos' own folder.
 """
-import argparse, hashlib, json, os, resource, shutil, subprocess, sys, tempfile, threading, time
+import argparse, datetime, hashlib, json, os, resource, shutil, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 
 __all__ = ['CONFIGS', 'presized_copy', 'PeakMemory', 'measure', 'bench_table', 'main']
@@ -148,7 +148,8 @@ def main(argv:list|None=None):
     p.add_argument('--arch', default='efficientnet_lite0', help='backbone (default: efficientnet_lite0)')
     p.add_argument('--sz', type=int, default=160, help='training image size (default: 160)')
     p.add_argument('--bs', type=int, default=32, help='batch size (default: 32)')
-    p.add_argument('--batches', type=int, default=4, help='timed batches per measurement (default: 4)')
+    p.add_argument('--batches', type=int, default=8, help='timed batches per measurement (default: 8)')
+    p.add_argument('--out', help='also save the settings and figures as JSON to this new file')
     p.add_argument('--config', choices=list(CONFIGS), help=argparse.SUPPRESS)  # one configuration, in a child process
     args = p.parse_args(argv)
     path = args.path or _default_path()
@@ -157,6 +158,8 @@ def main(argv:list|None=None):
     if args.config:
         print(json.dumps(measure(**common, **CONFIGS[args.config])))
         return
+    if args.out and Path(args.out).exists(): p.error(f"--out {args.out} exists: choose a new file name.")
+    load = os.getloadavg()
     print(f'photos: {path}; {args.arch} at {args.sz} px, bs={args.bs}, {args.batches} timed batches; '
           f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}', flush=True)
     start = time.perf_counter()
@@ -172,5 +175,12 @@ def main(argv:list|None=None):
         print(f"{name}: train {rows[name]['train_ips']:.1f} img/s", flush=True)
     print(bench_table(rows))
     print(f'load average {os.getloadavg()[0]:.1f} at the end; ratios are to the first row, measured in this run')
+    if args.out:
+        from pets_fastai.records import write_json, hardware, git_revision
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        write_json(dict(kind='bench', created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+                        settings={**common, 'configs': CONFIGS}, hardware=hardware(), cpus=os.cpu_count(),
+                        load_avg=[load, os.getloadavg()], git_revision=git_revision(), rows=rows), Path(args.out))
+        print(f'saved: {args.out}')
 
 if __name__ == '__main__': main()

@@ -1,4 +1,4 @@
-"""Freeze an ImageNet backbone, compute its features once, train the head on them in seconds, and average predictions over augmented views: the `sample` profile's recipe and the ablation behind it.
+"""Freeze an ImageNet backbone, compute its features once, train the head on them in seconds, with a few augmented views of each photo: the `sample` profile's recipe and the ablation behind it.
 
 Docs: https://pets-fastai.github.io/pets_fastai/recipe.html.md"""
 
@@ -121,17 +121,17 @@ def train_recipe(prof:Profile|None=None, # the profile: data, backbone, batch si
     return learn, rec
 
 # %% ../nbs/10_recipe.ipynb #459742b9
-RECIPE = dict(sz=224, item_sz=256, views=3, epochs=20, tta=True)
+RECIPE = dict(sz=288, item_sz=320, views=3, epochs=20, tta=False)
 
 # %% ../nbs/10_recipe.ipynb #a3f8ba77
 def fastai_baseline(prof:Profile,            # the profile: data, backbone, seed
                     path:Path|str|None=None, # the photos; defaults to the profile's
                     epochs:int=2,            # `fine_tune` epochs after the frozen one
-                    sz:int=160,              # training size
+                    sz:int|None=None,        # training size; defaults to `prof.sz` (160 px at `sample`)
                    )->dict:
     "Held-out error and seconds of fastai's default `fine_tune(epochs)` at `sz` px"
     start, cpu = time.perf_counter(), time.process_time()
-    prof = replace(prof, sz=sz)
+    prof = replace(prof, sz=sz or prof.sz)
     dls = pets_dls(prof, path)
     learn = pets_learner(dls, prof)
     with learn.no_bar(), learn.no_logging():
@@ -142,29 +142,33 @@ def fastai_baseline(prof:Profile,            # the profile: data, backbone, seed
 
 # %% ../nbs/10_recipe.ipynb #8a79d9c9
 ABLATION = {
-    'plain view, 160 px, 20 head epochs': dict(sz=160, item_sz=192, views=1, tta=False),
+    'frozen body, plain view, 160 px, 20 head epochs': dict(sz=160, item_sz=192, views=1, tta=False),
     '224 px': dict(sz=224, item_sz=256, views=1, tta=False),
     '288 px': dict(sz=288, item_sz=320, views=1, tta=False),
-    '224 px + 2 augmented views': dict(sz=224, item_sz=256, views=3, tta=False),
-    '+ TTA (the recipe)': RECIPE,
-    '+ fine-tune everything 1 epoch, slice(1e-5, 1e-4)': dict(RECIPE, finetune_epochs=1, body_lr=1e-4),
+    '288 px + 2 augmented views': dict(sz=288, item_sz=320, views=3, tta=False),
+    '+ TTA': dict(sz=288, item_sz=320, views=3, tta=True),
+    '+ fine-tune everything 1 epoch, slice(1e-5, 1e-4)': dict(sz=288, item_sz=320, views=3, tta=True,
+                                                              finetune_epochs=1, body_lr=1e-4),
 }
 
 def ablation(prof:Profile,             # the profile to run every row with
              rows:dict=ABLATION,       # row name -> keyword arguments of `train_recipe`
              path:Path|str|None=None,  # the photos; defaults to the profile's
              baseline_epochs:int|None=2, # first row: `fastai_baseline` with these epochs; None: no baseline
+             seeds:list|None=None,     # run every row once per seed (split, head and shuffles); default `[prof.seed]`
              show:bool=False,          # print each row as it finishes?
             )->pd.DataFrame:
-    "Run `fastai_baseline` and `train_recipe` once per row of `rows`; tabulate held-out error and time"
-    runs = {f'fastai defaults: fine_tune({baseline_epochs}), 160 px': None} if baseline_epochs else {}
+    "Run `fastai_baseline` and `train_recipe` once per row of `rows` and seed; tabulate held-out error and time"
+    runs = {f'fastai defaults: fine_tune({baseline_epochs}), {prof.sz} px': None} if baseline_epochs else {}
     out = []
-    for name, kw in {**runs, **rows}.items():
-        if kw is None: r = fastai_baseline(prof, path, baseline_epochs)
-        else:
-            rec = train_recipe(prof, path, experiment=name, **kw)[1]
-            r = dict(rec['final'], wall_time_s=rec['wall_time_s'], cpu_s=rec['cpu_s'])
-        out.append(dict(setting=name, error_rate=round(r['error_rate'], 4), error_plain=round(r['error_rate_plain'], 4),
-                        seconds=r['wall_time_s'], cpu_s=r['cpu_s']))
-        if show: print(' | '.join(str(v) for v in out[-1].values()), flush=True)
+    for seed in seeds or [prof.seed]:
+        sprof = replace(prof, seed=seed)
+        for name, kw in {**runs, **rows}.items():
+            if kw is None: r = fastai_baseline(sprof, path, baseline_epochs)
+            else:
+                rec = train_recipe(sprof, path, experiment=name, **kw)[1]
+                r = dict(rec['final'], wall_time_s=rec['wall_time_s'], cpu_s=rec['cpu_s'])
+            out.append(dict(setting=name, seed=seed, error_rate=round(r['error_rate'], 4),
+                            error_plain=round(r['error_rate_plain'], 4), seconds=r['wall_time_s'], cpu_s=r['cpu_s']))
+            if show: print(' | '.join(str(v) for v in out[-1].values()), flush=True)
     return pd.DataFrame(out)

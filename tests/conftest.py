@@ -1,21 +1,22 @@
-import os, time
-import pytest
+import os
 
 # Notebooks and tests run at the `smoke` scale unless PETS_PROFILE says otherwise.
 os.environ.setdefault('PETS_PROFILE', 'smoke')
 os.environ.setdefault('MPLBACKEND', 'Agg')
+# `make test` runs one pytest-xdist worker per core; a worker (and the commands it starts) then uses one thread, as two
+# threads per worker would only fight over the same two cores. Set before anything imports torch.
+if os.environ.get('PYTEST_XDIST_WORKER'): os.environ.setdefault('OMP_NUM_THREADS', '1')
 
-_times = {}
-
-@pytest.fixture
-def record_time(request):
-    "Call with a label; the test's wall time is printed in the summary"
-    start = time.time()
-    yield
-    _times[request.node.callspec.id if hasattr(request.node, 'callspec') else request.node.name] = time.time() - start
+def pytest_collection_modifyitems(items):
+    "Start the notebooks first: they are the longest tests, so the workers finish together"
+    items.sort(key=lambda item: 'test_notebooks.py' not in item.nodeid)
 
 def pytest_terminal_summary(terminalreporter):
-    if not _times: return
+    "Each notebook's run time, slowest first, so the slow ones are visible"
+    reps = [r for r in terminalreporter.stats.get('passed', []) + terminalreporter.stats.get('failed', [])
+            if r.when == 'call' and 'test_notebook[' in r.nodeid]
+    if not reps: return
     terminalreporter.section('notebook times (s)')
-    for k, v in sorted(_times.items(), key=lambda kv: -kv[1]): terminalreporter.write_line(f'{v:7.1f}  {k}')
-    terminalreporter.write_line(f'{sum(_times.values()):7.1f}  all notebooks')
+    for r in sorted(reps, key=lambda r: -r.duration):
+        terminalreporter.write_line(f"{r.duration:7.1f}  {r.nodeid.split('[')[1].rstrip(']')}")
+    terminalreporter.write_line(f'{sum(r.duration for r in reps):7.1f}  all notebooks')

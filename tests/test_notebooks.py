@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NBS = sorted((ROOT/'nbs').glob('*.ipynb'))
 
 @pytest.mark.parametrize('nb', NBS, ids=[p.stem for p in NBS])
-def test_notebook(nb, record_time):
+def test_notebook(nb):
     skip = get_config(ROOT).tst_flags.split()
     force = os.environ.get('PETS_FLAGS', '').split()  # e.g. PETS_FLAGS="slow cuda" on a GPU at full scale
     ok, _ = run_nb(nb, skip_flags=skip, force_flags=force, basepath=ROOT, cell_timeout=900)
