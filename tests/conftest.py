@@ -3,9 +3,10 @@ import os
 # Notebooks and tests run at the `smoke` scale unless PETS_PROFILE says otherwise.
 os.environ.setdefault('PETS_PROFILE', 'smoke')
 os.environ.setdefault('MPLBACKEND', 'Agg')
-# `make test` runs one pytest-xdist worker per core; a worker (and the commands it starts) then uses one thread, as two
-# threads per worker would only fight over the same two cores. Set before anything imports torch.
-if os.environ.get('PYTEST_XDIST_WORKER'): os.environ.setdefault('OMP_NUM_THREADS', '1')
+# `make test` runs pytest-xdist workers: each worker (and the commands it starts) gets its share of the cores as
+# torch threads, as more would only fight over the same cores. Set before anything imports torch.
+if os.environ.get('PYTEST_XDIST_WORKER_COUNT'):
+    os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // int(os.environ['PYTEST_XDIST_WORKER_COUNT']))))
 
 def pytest_collection_modifyitems(items):
     "Start the notebooks first: they are the longest tests, so the workers finish together"

@@ -7,7 +7,7 @@ from PIL import Image
 from pets_fastai.profiles import get_profile
 from pets_fastai.data import make_pets, pets_dls
 from pets_fastai.learner import pets_learner
-from pets_fastai.recipe import body_features, feature_dls, head_learner, train_recipe
+from pets_fastai.recipe import body_features, feature_dls, head_learner, train_recipe, measured, RECIPE
 from pets_fastai.bench import presized_copy, bench_table, PeakMemory, main as bench_main
 
 @pytest.fixture(scope='module')
@@ -84,3 +84,17 @@ def test_bench_table():
 def test_bench_bad_path(tmp_path, capsys):
     with pytest.raises(SystemExit): bench_main(['--path', str(tmp_path/'nowhere')])
     assert 'nowhere is not a folder' in capsys.readouterr().err
+
+def test_measured_records_ship_with_the_package():
+    "The records lesson 10 shows are package data: they load from an installed copy, not only from the repository"
+    recs = measured('train')
+    assert sorted(r['seed'] for r in recs) == [1, 2, 42] and all(r['profile'] == 'sample' for r in recs)
+    assert all({k: r['recipe'][k] for k in RECIPE} == RECIPE for r in recs)
+    assert measured('ablation')[-1]['kind'] == 'ablation' and measured('bench')[-1]['kind'] == 'bench'
+    with pytest.raises(ValueError, match="kind='nope'"): measured('nope')
+
+def test_bench_out_never_overwrites(tiny, tmp_path, capsys):
+    out = tmp_path/'bench.json'
+    out.write_text('{}')
+    with pytest.raises(SystemExit): bench_main(['--path', str(tiny), '--out', str(out)])
+    assert 'bench.json exists' in capsys.readouterr().err and out.read_text() == '{}'

@@ -24,8 +24,9 @@ def final(prof, seeds, runs):
         rec['load_avg'] = [load, os.getloadavg()]
         run_dir = new_run_dir(runs, prof.arch, prof.name + '-recipe')
         save_record(rec, run_dir)
-        print(f"seed {seed}: held-out error {rec['final']['error_rate']:.4f} (without TTA {rec['final']['error_rate_plain']:.4f}) "
-              f"on {rec['data']['n_valid']} photos; {rec['wall_time_s']:.1f} s wall, {rec['cpu_s']:.1f} s CPU; "
+        tta = f" (without TTA {rec['final']['error_rate_plain']:.4f})" if RECIPE['tta'] else ''
+        print(f"seed {seed}: held-out error {rec['final']['error_rate']:.4f}{tta} on {rec['data']['n_valid']} photos; "
+              f"{rec['wall_time_s']:.1f} s wall, {rec['cpu_s']:.1f} s CPU; "
               f"timings {rec['timings']}; load average {load[0]:.1f} -> {os.getloadavg()[0]:.1f}\n"
               f"record: {run_dir/'record.json'}", flush=True)
 
