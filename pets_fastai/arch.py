@@ -25,7 +25,7 @@ from fastai.vision.all import Callback, DataLoaders, Learner, vision_learner, er
 
 from .profiles import Profile, seed_everything
 from .data import pets_dls
-from .learner import get_arch, WeightsUnavailableError
+from .learner import get_arch, weights_help, WeightsUnavailableError
 
 # %% ../nbs/06_arch.ipynb #ee21f04e
 RESNETS = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152')
@@ -57,11 +57,6 @@ def _device(dls:DataLoaders)->torch.device:
     "The device `dls` puts its batches on (fastai may store it as a string, or `None` for the CPU)"
     return torch.device(dls.device or 'cpu')
 
-def _weights_help(w:torchvision.models.WeightsEnum)->str:
-    dest = Path(torch.hub.get_dir())/'checkpoints'/Path(w.url).name
-    return (f"Could not download the ImageNet weights {w}. Download {w.url} on a machine that is online and copy "
-            f"it to {dest} (set TORCH_HOME to use another folder), or train from scratch with pretrained=False.")
-
 def arch_learner(dls:DataLoaders,        # the data
                  name:str,               # backbone name, from `pets_fastai.learner.ARCHS`
                  pretrained:bool=False,  # start from ImageNet weights?
@@ -75,7 +70,7 @@ def arch_learner(dls:DataLoaders,        # the data
     try: return vision_learner(dls, get_arch(name), pretrained=pretrained, metrics=error_rate, **kwargs)
     except OSError as e:  # the weight download failed (URLError is an OSError)
         if w is None: raise   # not a torchvision download: the original error says what is wrong
-        raise WeightsUnavailableError(_weights_help(w)) from e
+        raise WeightsUnavailableError(weights_help(name, w)) from e
 
 # %% ../nbs/06_arch.ipynb #75d85860
 def n_params(model:nn.Module)->int:

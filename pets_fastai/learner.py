@@ -72,9 +72,10 @@ class WeightsUnavailableError(RuntimeError):
     "Pretrained weights could not be downloaded"
 
 def weights_help(name:str, # a torchvision model name such as `resnet34`
+                 weights:torchvision.models.WeightsEnum|None=None, # the weights asked for; default: `name`'s DEFAULT
                 )->str:
     "Where the ImageNet weights of torchvision model `name` are expected, and how to get them there"
-    w = torchvision.models.get_model_weights(name).DEFAULT
+    w = weights or torchvision.models.get_model_weights(name).DEFAULT
     dest = Path(torch.hub.get_dir())/'checkpoints'/Path(w.url).name
     return (f"Could not download the ImageNet weights of {name} ({w}). Download {w.url} on a machine that is "
             f"online and copy it to {dest} (set TORCH_HOME to use another folder), or use the 'sample' profile, "
