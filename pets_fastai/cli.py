@@ -87,7 +87,8 @@ def parser()->argparse.ArgumentParser:
         sp = sub.add_parser(name, parents=list(parents), help=help, description=help)
         sp.set_defaults(subparser=sp)
         return sp
-    tr = add('train', 'fine-tune a classifier; save the model and its record in a new run folder', (data, schedule))
+    tr = add('train', 'train a classifier (fine_tune, or --recipe); save the model and its record in a new run folder',
+             (data, schedule))
     tr.add_argument('--recipe', action='store_true', help="train lesson 10's recipe instead of fine_tune: a frozen body, "
                     "the head trained on stored features of larger crops and augmented views (it sets sizes and schedule)")
     lf = add('lr-find', "plot loss against learning rate and print lr_find's suggestions", (data,))
