@@ -176,11 +176,12 @@ def main(argv:list|None=None):
     print(bench_table(rows))
     print(f'load average {os.getloadavg()[0]:.1f} at the end; ratios are to the first row, measured in this run')
     if args.out:
-        from pets_fastai.records import write_json, hardware, git_revision
+        from pets_fastai.records import write_json, hardware, git_revision, git_dirty
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         write_json(dict(kind='bench', created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
                         settings={**common, 'configs': CONFIGS}, hardware=hardware(), cpus=os.cpu_count(),
-                        load_avg=[load, os.getloadavg()], git_revision=git_revision(), rows=rows), Path(args.out))
+                        load_avg=[load, os.getloadavg()], git_revision=git_revision(), git_dirty=git_dirty(),
+                        rows=rows), Path(args.out))
         print(f'saved: {args.out}')
 
 if __name__ == '__main__': main()

@@ -7,7 +7,7 @@ from PIL import Image
 from pets_fastai.profiles import get_profile
 from pets_fastai.data import make_pets, pets_dls
 from pets_fastai.learner import pets_learner
-from pets_fastai.recipe import body_features, feature_dls, head_learner, train_recipe, measured, RECIPE
+from pets_fastai.recipe import body_features, feature_dls, head_learner, train_recipe, measured, ablation, RECIPE
 from pets_fastai.bench import presized_copy, bench_table, PeakMemory, main as bench_main
 
 @pytest.fixture(scope='module')
@@ -46,6 +46,12 @@ def test_train_recipe_finetune(tiny, prof):
     assert 'finetune_s' in rec['timings'] and rec['recipe']['body_lr'] == 1e-4
     assert rec['final']['error_rate'] == rec['final']['error_rate_plain']
     assert all(p.requires_grad for p in learn.model.parameters())
+
+def test_ablation_runs_every_row_once_per_seed(tiny, prof):
+    rows = {'plain': dict(views=1, epochs=1, lr=1e-2, tta=False), 'views': dict(views=2, epochs=1, lr=1e-2, tta=False)}
+    abl = ablation(prof, rows, tiny, baseline_epochs=None, seeds=[1, 2])
+    assert abl.setting.tolist() == ['plain', 'views'] * 2 and abl.seed.tolist() == [1, 1, 2, 2]
+    assert abl.error_rate.between(0, 1).all() and (abl.seconds > 0).all()
 
 def test_train_recipe_bad_views(prof):
     with pytest.raises(ValueError, match='views=0'): train_recipe(prof, views=0)
