@@ -36,7 +36,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python tools/check_sync.py
-	$(BIN)/pytest -n $(JOBS) --dist worksteal
+	$(BIN)/pytest -n $(JOBS) --dist worksteal --durations=10
 
 docs: $(VENV)/.installed-dev
 	$(BIN)/python tools/build_docs.py

@@ -6,7 +6,8 @@ os.environ.setdefault('MPLBACKEND', 'Agg')
 # `make test` runs pytest-xdist workers: each worker (and the commands it starts) gets its share of the cores as
 # torch threads, as more would only fight over the same cores. Set before anything imports torch.
 if os.environ.get('PYTEST_XDIST_WORKER_COUNT'):
-    os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // int(os.environ['PYTEST_XDIST_WORKER_COUNT']))))
+    share = (os.cpu_count() or 1) // int(os.environ['PYTEST_XDIST_WORKER_COUNT'])
+    os.environ.setdefault('OMP_NUM_THREADS', str(max(1, share)))
 
 def pytest_collection_modifyitems(items):
     "Start the notebooks first: they are the longest tests, so the workers finish together"

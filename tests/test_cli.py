@@ -8,10 +8,10 @@ ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ('train', 'lr-find', 'predict', 'interpret', 'compare')
 TINY = ('--n-per-breed', '4', '--epochs', '1')  # 148 generated pictures, 1 frozen + 1 unfrozen epoch
 
-def cli(*args, env:dict|None=None)->subprocess.CompletedProcess:
-    "Run `python -m pets_fastai.cli args` at the smoke scale; `env` entries set to None are removed"
+def cli(*args, env:dict|None=None, cwd:Path=ROOT)->subprocess.CompletedProcess:
+    "Run `python -m pets_fastai.cli args` in `cwd` at the smoke scale; `env` entries set to None are removed"
     env = {**os.environ, 'PETS_PROFILE': 'smoke', 'MPLBACKEND': 'Agg', **(env or {})}
-    return subprocess.run([sys.executable, '-m', 'pets_fastai.cli', *map(str, args)], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, '-m', 'pets_fastai.cli', *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=900, env={k: v for k, v in env.items() if v is not None})
 
 def assert_clean_failure(r:subprocess.CompletedProcess, code:int, msg:str):
@@ -61,17 +61,18 @@ def test_sample_without_pets_path_exits_1(tmp_path):
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    "A tiny `train` run: its folder of runs, the finished process and the record"
-    runs = tmp_path_factory.mktemp('cli')/'runs'
-    r = cli('train', *TINY, '--runs', runs)
+    "A tiny `train` run with the default, relative `runs` folder, as `make demo` runs it: its runs, process and record"
+    cwd = tmp_path_factory.mktemp('cli')
+    r = cli('train', *TINY, '--runs', 'runs', cwd=cwd)
     assert r.returncode == 0, r.stderr[-3000:]
-    (run_dir,) = runs.iterdir()
-    return runs, r, json.loads((run_dir/'record.json').read_text())
+    (run_dir,) = (cwd/'runs').iterdir()
+    return cwd/'runs', r, json.loads((run_dir/'record.json').read_text())
 
 def test_train_saves_model_and_record(trained):
+    "The model lands in the new run folder, also with a relative `runs` (it once landed in runs/<run>/runs/<run>)"
     runs, r, rec = trained
-    model = Path(re.search(r'^model: +(\S+)$', r.stdout, re.M).group(1))
-    record = Path(re.search(r'^record: +(\S+)$', r.stdout, re.M).group(1))
+    model = runs.parent/re.search(r'^model: +(\S+)$', r.stdout, re.M).group(1)
+    record = runs.parent/re.search(r'^record: +(\S+)$', r.stdout, re.M).group(1)
     assert model.is_file() and record.is_file() and model.parent == record.parent and model.parent.parent == runs
     assert 'generated Pets-like pictures' in r.stdout and 'NOT photos' in r.stdout
     err = float(re.search(r'^error rate ([0-9.]+) on 29 validation images', r.stdout, re.M).group(1))
@@ -119,13 +120,9 @@ def test_verify_reports_problems_and_leaves_files_alone(tmp_path):
     r = subprocess.run([sys.executable, '-m', 'pets_fastai.cli', 'verify', str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 1 and 'pug_2.jpg' in r.stdout and 'empty' in r.stdout.lower(), r.stdout + r.stderr
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()} == before
-    r = subprocess.run([sys.executable, '-m', 'pets_fastai.cli', 'verify', str(tmp_path/'nope')], capture_output=True, text=True)
-    assert r.returncode == 1 and 'does not exist' in r.stderr and 'Traceback' not in r.stderr
 
-def test_train_with_a_relative_runs_folder(tmp_path):
-    "`make demo` runs `train` with the default, relative `runs`: the model lands in the new run folder"
-    r = subprocess.run([sys.executable, '-m', 'pets_fastai.cli', 'train', '--profile', 'smoke', '--n-per-breed', '4',
-                        '--epochs', '1', '--runs', 'runs'], cwd=tmp_path, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
-    (run,) = (tmp_path/'runs').iterdir()
-    assert (run/'model.pkl').is_file() and (run/'record.json').is_file()
+def test_verify_missing_folder_exits_1(tmp_path, capsys):
+    from pets_fastai.cli import main
+    assert main(['verify', str(tmp_path/'nope')]) == 1
+    err = capsys.readouterr().err
+    assert 'does not exist' in err and 'Traceback' not in err

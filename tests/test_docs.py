@@ -2,7 +2,7 @@
 headless Chromium over a local server, shows every page with its title, images and maths, with working links,
 no console errors, no traceback and no request that leaves the machine. Screenshots go to $PETS_DOCS_SHOTS
 (default: `<tmp>/shots`); $PETS_DOCS_NBS builds from another folder of notebooks than `nbs/`."""
-import ast, functools, html, importlib.util, os, re, shutil, subprocess, sys, tempfile, threading
+import ast, fcntl, functools, html, importlib.util, os, re, shutil, subprocess, sys, tempfile, threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -98,10 +98,19 @@ def test_prepare_refuses_tracebacks_and_missing_run_info(tmp_path):
 
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):
-    work = tmp_path_factory.mktemp('docs')
-    r = subprocess.run([sys.executable, 'tools/build_docs.py', '-q', '--nbs', str(NBS), '--out', str(work/'_site'), '--work', str(work)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, f'make docs failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}'
+    "The built site, built once per test run: under pytest-xdist the first worker builds it, the others wait for it"
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'): base = base.parent  # the folder the workers' temporary folders share
+    work = base/'docs-site'
+    with open(base/'docs-site.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (work/'BUILT').exists():
+            shutil.rmtree(work, ignore_errors=True)  # a build that failed part-way
+            work.mkdir()
+            r = subprocess.run([sys.executable, 'tools/build_docs.py', '-q', '--nbs', str(NBS), '--out', str(work/'_site'),
+                                '--work', str(work)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+            assert r.returncode == 0, f'make docs failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}'
+            (work/'BUILT').touch()
     return work/'_site'
 
 def _pages()->list[tuple[Path, str]]:

@@ -24,7 +24,7 @@ def final(prof, seeds, runs):
     "Train `RECIPE` once per seed; save and print each results record"
     for seed in seeds:
         load = os.getloadavg()
-        learn, rec = train_recipe(replace(prof, seed=seed), **RECIPE, experiment='recipe (sample)')
+        rec = train_recipe(replace(prof, seed=seed), **RECIPE, experiment='recipe (sample)')[1]
         rec['load_avg'] = [load, os.getloadavg()]
         run_dir = new_run_dir(runs, prof.arch, prof.name + '-recipe')
         save_record(rec, run_dir)
@@ -36,7 +36,7 @@ def final(prof, seeds, runs):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--final', action='store_true', help='train RECIPE and save its record under --runs')
+    p.add_argument('--final', action='store_true', help='train RECIPE once per seed and save each record under --runs')
     p.add_argument('--seeds', nargs='+', type=int, default=[42], help='split seeds to run every row with (default: 42)')
     p.add_argument('--only', nargs='*', help='run only the ABLATION rows whose names contain one of these words')
     p.add_argument('--no-baseline', action='store_true', help="skip the fastai-defaults row")
