@@ -223,13 +223,14 @@ def recipe_run(prof:'Profile',        # what to train: data, backbone, batch siz
                path:Path,             # the folder of images
                runs:Path=Path('runs'),# where the new run folder goes
                command:str|None=None, # the command line, kept in the record
+               **overrides,           # settings of `RECIPE` to change, e.g. smaller sizes for a quick check
               )->tuple[Path, dict]:  # the run folder and the record
     "Train lesson 10's `RECIPE` on `path` in a new run folder; export the model and write the record"
     from pets_fastai.learner import WeightsUnavailableError
     from pets_fastai.recipe import train_recipe, RECIPE
     from pets_fastai.records import new_run_dir, save_record
     with expected(FileNotFoundError, ValueError, WeightsUnavailableError):
-        learn, rec = train_recipe(prof, path, **RECIPE, experiment=f'recipe ({prof.name})')
+        learn, rec = train_recipe(prof, path, **{**RECIPE, **overrides}, experiment=f'recipe ({prof.name})')
     learn.path, learn.model_dir = new_run_dir(runs, prof.arch, f'{prof.name}-recipe'), '.'
     learn.export('model.pkl')
     rec['command'] = command
