@@ -9,7 +9,7 @@ __all__ = ['RECIPE', 'ABLATION', 'body_features', 'feature_dls', 'head_learner',
            'measured']
 
 # %% ../nbs/10_recipe.ipynb #2851df02
-import importlib.resources, json, tempfile, time
+import importlib.resources, tempfile, time
 from dataclasses import replace
 from pathlib import Path
 
@@ -180,6 +180,4 @@ def measured(kind:str='train', # `train` (the recipe's runs), `ablation` or `ben
     "Records of `kind` measured on the real sample and shipped in `pets_fastai/results/`, oldest first"
     if kind not in ('train', 'ablation', 'bench'): raise ValueError(f"kind={kind!r}: use 'train', 'ablation' or 'bench'.")
     root = Path(str(importlib.resources.files('pets_fastai')/'results'))
-    if kind == 'train': return load_records(root)
-    recs = [json.loads(fn.read_text()) for fn in sorted(root.glob('*.json'))]
-    return sorted((r for r in recs if r.get('kind') == kind), key=lambda r: r['created'])
+    return load_records(root, kind, '*/record.json' if kind == 'train' else '*.json')

@@ -190,9 +190,10 @@ def load_record(path:Path|str # a `record.json`, or the run folder holding one
 
 def load_records(root:Path|str='runs', # the folder holding one folder per run
                  kind:str='train',     # which records: `train` runs or `lr_find` probes
+                 pattern:str='*/record.json', # the record files under `root`
                 )->list[dict]:
     "Every record of `kind` in the run folders under `root`, oldest first"
-    recs = [load_record(fn) for fn in sorted(Path(root).glob('*/record.json'))]
+    recs = [load_record(fn) for fn in sorted(Path(root).glob(pattern))]
     return sorted((r for r in recs if r.get('kind') == kind), key=lambda r: r['created'])
 
 # %% ../nbs/08_records.ipynb #4974443c
