@@ -30,7 +30,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-# On real photos the demo trains lesson 10's recipe (about a minute on two cores); otherwise the profile's fine_tune.
+# On real photos the demo trains lesson 9's recipe (about a minute on two cores); otherwise the profile's fine_tune.
 demo: $(VENV)/.installed
 	$(BIN)/pets-fastai train $(if $(PETS_PATH),--recipe)
 

@@ -92,7 +92,7 @@ def test_bench_bad_path(tmp_path, capsys):
     assert 'nowhere is not a folder' in capsys.readouterr().err
 
 def test_measured_records_ship_with_the_package():
-    "The records lesson 10 shows are package data: they load from an installed copy, not only from the repository"
+    "The records lesson 9 shows are package data: they load from an installed copy, not only from the repository"
     recs = measured('train')
     assert sorted(r['seed'] for r in recs) == [1, 2, 42] and all(r['profile'] == 'sample' for r in recs)
     assert all({k: r['recipe'][k] for k in RECIPE} == RECIPE for r in recs)

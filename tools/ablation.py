@@ -3,15 +3,15 @@
     PETS_PATH=../shared/data/oxford-iiit-pet-sample .venv/bin/python tools/ablation.py --seeds 42 1 2  # every row
     PETS_PATH=../shared/data/oxford-iiit-pet-sample .venv/bin/python tools/ablation.py --final --seeds 42 1 2  # recorded
 
-Each row is one full, timed run (data loaders to held-out error) on this machine, as in nbs/10_recipe.ipynb.
+Each row is one full, timed run (data loaders to held-out error) on this machine, as in nbs/09_recipe.ipynb.
 Each seed draws a different 20% of the photos for validation, so averaging over seeds shows which differences
 are more than the luck of one split of 92 photos. The table is printed as markdown and saved, with the machine's
 load average, to runs/ablation-<time>.json. `--final` trains `RECIPE` once per seed and saves each results record
 in a new folder under runs/.
 
-The figures lesson 10 shows ship with the library in pets_fastai/results/: to renew them, run both from a clean
+The figures lesson 9 shows ship with the library in pets_fastai/results/: to renew them, run both from a clean
 checkout with `--runs pets_fastai/results`, and `python -m pets_fastai.bench --out pets_fastai/results/bench-<date>.json`,
-then delete the records they replace (lesson 10 reads the newest ablation and bench, and every recipe record)."""
+then delete the records they replace (lesson 9 reads the newest ablation and bench, and every recipe record)."""
 import argparse, datetime, os
 from dataclasses import replace
 from pathlib import Path
