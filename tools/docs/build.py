@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT/'docs'
 PKG = 'pets_fastai'
 IMAGES = {'.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp'}

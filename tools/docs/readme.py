@@ -3,8 +3,8 @@ import re, sys
 from pathlib import Path
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
-HEADER = '<!-- Generated from nbs/index.ipynb by tools/readme.py (`make export`); edit the notebook, not this file. -->\n\n'
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = '<!-- Generated from nbs/index.ipynb by tools/docs/readme.py (`make export`); edit the notebook, not this file. -->\n\n'
 
 def _directives(src:str)->set[str]: return {l[3:].strip().replace(' ', '') for l in src.splitlines() if l.startswith('#| ') and l[3:].strip()}
 
