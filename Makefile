@@ -9,12 +9,14 @@ export PETS_PATH ?= $(SAMPLE)
 # pytest-xdist workers: one per core, at most 4 (there are only a dozen long tests, the notebooks)
 JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 
-.PHONY: demo test export clean-nbs readme docs bench help
+.PHONY: demo test test-sample export clean-nbs readme docs outputs bench help
 
 help:
 	@echo "make demo   train a pet-breed classifier on the best data available (offline is fine)"
 	@echo "make test   check notebooks and modules agree, then run every notebook and tests/ with pytest"
 	@echo "make docs   build the documentation site into _site/ from the notebooks' stored outputs"
+	@echo "make outputs  run every notebook (or NB=nbs/04_lr_find.ipynb) at sample in Jupyter and store its outputs"
+	@echo "make test-sample  run every notebook at sample on the real photos (PETS_PATH)"
 	@echo "make bench  print data-pipeline and training throughput, defaults against ours"
 	@echo "make export regenerate pets_fastai/ and README.md from nbs/"
 
@@ -35,11 +37,20 @@ demo: $(VENV)/.installed
 	$(BIN)/pets-fastai train $(if $(PETS_PATH),--recipe)
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python tools/check_sync.py
+	$(BIN)/python tools/docs/check_sync.py
 	$(BIN)/pytest -n $(JOBS) --dist worksteal --durations=10
 
+# Every notebook at `sample` on the real photos, two at a time (pytest-xdist)
+test-sample: $(VENV)/.installed-dev
+	@test -n "$(PETS_PATH)" || { echo "make test-sample: set PETS_PATH to the pet photos, e.g. ../shared/data/oxford-iiit-pet-sample"; exit 1; }
+	PETS_PROFILE=sample $(BIN)/pytest -n 2 --dist worksteal tests/test_notebooks.py
+
 docs: $(VENV)/.installed-dev
-	$(BIN)/python tools/build_docs.py
+	$(BIN)/python tools/docs/build.py
+
+# Published outputs: run the notebooks in a Jupyter kernel at `sample` and store what they show (NB=... for some)
+outputs: $(VENV)/.installed-dev
+	$(BIN)/python tools/docs/outputs.py $(NB)
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m pets_fastai.bench
@@ -47,4 +58,4 @@ bench: $(VENV)/.installed
 export: $(VENV)/.installed-dev
 	$(BIN)/nbdev-clean
 	$(BIN)/nbdev-export
-	$(BIN)/python tools/readme.py
+	$(BIN)/python tools/docs/readme.py

@@ -10,6 +10,8 @@ NBS = sorted((ROOT/'nbs').glob('*.ipynb'))
 
 @pytest.mark.parametrize('nb', NBS, ids=[p.stem for p in NBS])
 def test_notebook(nb):
+    if os.environ['PETS_PROFILE'] == 'sample' and not os.environ.get('PETS_PATH'):
+        pytest.fail('PETS_PROFILE=sample runs on the real photos: set PETS_PATH to them (`make test-sample` does, beside ../shared)')
     skip = get_config(ROOT).tst_flags.split()
     force = os.environ.get('PETS_FLAGS', '').split()  # e.g. PETS_FLAGS="slow cuda" on a GPU at full scale
     ok, _ = run_nb(nb, skip_flags=skip, force_flags=force, basepath=ROOT, cell_timeout=900)

@@ -57,12 +57,13 @@ def output_problems(nb)->list[str]:
         for out in cell.get('outputs', []):
             for txt in _texts(out):
                 where = f"cell {i} ({cell.get('id', '?')})"
-                for m in marks:
-                    if (j := txt.find(m)) >= 0: probs.append(f'{where}: machine path {m!r} in {txt[max(0, j-40):j+60]!r}')
+                if hits := [m for m in marks if m in txt]:  # the longest says most: the checkout rather than its parent
+                    m = max(hits, key=len); j = txt.find(m)
+                    probs.append(f'{where}: machine path {m!r} in {txt[max(0, j-40):j+60]!r}')
                 if TRACEBACK in txt: probs.append(f'{where}: a traceback ({txt.strip().splitlines()[0][:100]!r})')
                 if bar := TEXT_BAR.search(txt): probs.append(f'{where}: a text progress bar {bar[0]!r}')
                 probs += [f'{where}: run_info says profile {p!r}, not {PROFILE!r}' for p in map(''.join, RUN_INFO_PROFILE.findall(txt)) if p != PROFILE]
-    return probs
+    return list(dict.fromkeys(probs))  # an output's text/plain and text/markdown often say the same
 
 def stale(nb)->list[str]:
     "Why `nb`'s stored outputs do not stand for its code at `sample`: no record, another profile, or code changed since"

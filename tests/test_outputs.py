@@ -1,0 +1,136 @@
+"""Published outputs: every notebook's stored outputs come from `tools/docs/outputs.py` at `sample`, for its current
+code, with no machine path, traceback or text progress bar; and the checker and the publishing command themselves
+behave, on small notebooks made here."""
+import importlib.util, json, os, subprocess, sys, tempfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location('outputs', ROOT/'tools'/'docs'/'outputs.py')
+po = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(po)
+NBS = sorted((ROOT/'nbs').glob('*.ipynb'))
+
+@pytest.mark.parametrize('fn', NBS, ids=[p.stem for p in NBS])
+def test_stored_outputs_are_published(fn):
+    nb = json.loads(fn.read_text())
+    probs = po.stale(nb) + po.output_problems(nb)
+    assert not probs, (f'{fn.name}: its stored outputs are not what readers should see:\n  ' + '\n  '.join(probs) +
+                       f'\nRun `make outputs NB=nbs/{fn.name}` (PETS_PATH set to the sample photos) and commit the notebook.')
+
+# ---- the checker, on notebooks made here
+
+def _nb(*cells, meta=None)->dict:
+    nb = nbformat.v4.new_notebook(cells=list(cells))
+    nb = json.loads(nbformat.writes(nb))
+    if meta is not None: nb['metadata']['pets_fastai'] = meta
+    return nb
+
+def _code(src, *outs): return nbformat.v4.new_code_cell(src, outputs=list(outs))
+def _stream(txt, name='stdout'): return nbformat.v4.new_output('stream', name=name, text=txt)
+def _result(**data): return nbformat.v4.new_output('execute_result', data=data)
+
+def test_code_hash_follows_code_cells_only():
+    a = _nb(nbformat.v4.new_markdown_cell('# T'), _code('x = 1', _stream('1\n')))
+    b = _nb(nbformat.v4.new_markdown_cell('# Other prose'), _code('x = 1'))
+    c = _nb(nbformat.v4.new_markdown_cell('# T'), _code('x = 2'))
+    assert po.code_hash(a) == po.code_hash(b) != po.code_hash(c)
+    assert po.code_hash(_nb(_code('a'), _code('b'))) != po.code_hash(_nb(_code('ab')))  # cell boundaries count
+
+def test_stale_names_missing_other_profile_and_changed_code():
+    nb = _nb(_code('x = 1'))
+    assert po.stale(nb) == ['no `pets_fastai` metadata: its outputs were not stored by the publishing command']
+    nb['metadata']['pets_fastai'] = {'profile': 'sample', 'code_hash': po.code_hash(nb)}
+    assert po.stale(nb) == []
+    nb['metadata']['pets_fastai']['profile'] = 'smoke'
+    assert po.stale(nb) == ["outputs from profile 'smoke', not 'sample'"]
+    nb['metadata']['pets_fastai']['profile'] = 'sample'
+    nb['cells'][0]['source'] = 'x = 2'
+    assert po.stale(nb) == ['code cells changed since the outputs were stored']
+
+@pytest.mark.parametrize('mark', po.machine_marks())
+def test_machine_paths_are_found_in_every_text_output(mark):
+    for out in (_stream(f'saved to {mark}x/model.pkl\n', 'stderr'), _result(**{'text/plain': f"Path('{mark}x')"}),
+                _result(**{'text/html': f'<td>{mark}x</td>', 'text/plain': '<table>'})):
+        probs = po.output_problems(_nb(_code('f()', out)))
+        assert len(probs) == 1 and probs[0].startswith('cell 0 (') and 'machine path' in probs[0], (mark, out, probs)
+
+def test_tracebacks_bars_and_other_profiles_are_found():
+    err = nbformat.v4.new_output('error', ename='ValueError', evalue='bad', traceback=['...'])
+    tb = _stream('Traceback (most recent call last):\n  File "x.py"\nValueError\n', 'stderr')
+    bar = _stream(' |████| 50.00% [1/2 00:01<00:01]\n', 'stderr')
+    tqdm = _stream(' 50%|█████     | 1/2 [00:01<00:01, 1.0it/s]\n', 'stderr')
+    smoke = _result(**{'text/markdown': '| setting | value |\n|---|---|\n| profile | smoke |\n| device | cpu |'})
+    found = [po.output_problems(_nb(_code('f()', o))) for o in (err, tb, bar, tqdm, smoke)]
+    assert [len(p) for p in found] == [1, 1, 1, 1, 1], found
+    assert 'traceback' in found[0][0] and 'traceback' in found[1][0]
+    assert 'text progress bar' in found[2][0] and 'text progress bar' in found[3][0]
+    assert "run_info says profile 'smoke'" in found[4][0]
+    fine = _nb(_code('f()', _stream('epoch 0 done\n'), _result(**{'text/plain': "Path('models/model.pkl')", 'text/html': '<progress value="1" max="2"></progress> 50.00% [1/2 00:01&lt;00:01]'}),
+                     _result(**{'text/markdown': '| setting | value |\n|---|---|\n| profile | sample |'})))
+    assert po.output_problems(fine) == []  # relative paths, fastprogress's HTML bar, and `sample` pass
+
+def test_refuses_without_photos_or_at_another_profile(monkeypatch, tmp_path):
+    monkeypatch.delenv('PETS_PATH', raising=False)
+    with pytest.raises(po.OutputsError, match='PETS_PATH is not set'): po.kernel_env(1)
+    monkeypatch.setenv('PETS_PATH', str(tmp_path/'nowhere'))
+    with pytest.raises(po.OutputsError, match='is not a folder'): po.kernel_env(1)
+    monkeypatch.setenv('PETS_PATH', str(tmp_path))
+    monkeypatch.setenv('PETS_PROFILE', 'smoke')
+    with pytest.raises(po.OutputsError, match='PETS_PROFILE=smoke: published outputs come from `sample` only'): po.kernel_env(1)
+    monkeypatch.setenv('PETS_PROFILE', 'sample')
+    monkeypatch.setenv('MPLBACKEND', 'Agg')
+    env = po.kernel_env(2)
+    assert env['PETS_PROFILE'] == 'sample' and 'MPLBACKEND' not in env and env['OMP_NUM_THREADS'] == str(max(1, (os.cpu_count() or 1) // 2))
+
+# ---- the publishing command, in a real kernel, on a notebook made here
+
+BAR_CELL = '''from fastprogress.fastprogress import master_bar, progress_bar
+mb = master_bar(range(2))
+for epoch in mb:
+    for b in progress_bar(range(3), parent=mb): pass
+    mb.write([str(epoch), 'done'], table=True)'''
+
+def _write(fn:Path, *srcs:str)->Path:
+    cells = [nbformat.v4.new_markdown_cell('# Tiny\n> A notebook to publish.')] + [nbformat.v4.new_code_cell(s) for s in srcs]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'}}), fn)
+    return fn
+
+@pytest.fixture
+def photos_env(monkeypatch, tmp_path):
+    monkeypatch.setenv('PETS_PATH', str(tmp_path))
+    monkeypatch.delenv('PETS_PROFILE', raising=False)
+    monkeypatch.setenv('PYTHONPATH', os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
+
+def test_publish_stores_html_tables_skips_flagged_cells_and_passes_nbdev_clean(photos_env, tmp_path):
+    (tmp_path/'nbs').mkdir()
+    (tmp_path/'nbs'/'here.txt').write_text('found')
+    fn = _write(tmp_path/'nbs'/'00_tiny.ipynb', 'import os\nprint(os.environ["PETS_PROFILE"], open("here.txt").read())',
+                BAR_CELL, '#| slow\nprint("slow only")', '#| eval: false\nprint("never")')
+    po.publish(fn)
+    nb = json.loads(fn.read_text())
+    assert po.stale(nb) == [] and po.output_problems(nb) == []
+    meta = nb['metadata']['pets_fastai']
+    assert meta['profile'] == 'sample' and meta['device'] in ('cpu', 'cuda') and meta['seconds'] > 0
+    assert set(meta['versions']) == {'python', 'torch', 'torchvision', 'fastai', 'fastcore', 'timm', 'pets_fastai'}
+    cells = nb['cells']
+    assert ''.join(cells[1]['outputs'][0]['text']) == 'sample found\n'  # the kernel ran in the notebook's folder
+    html = ''.join(''.join(o['data'].get('text/html', '')) for o in cells[2]['outputs'])
+    assert '<table' in html and '<td>done</td>' in html  # fastprogress drew its HTML table
+    assert cells[3]['outputs'] == [] and cells[4]['outputs'] == []  # flagged cells keep no output
+    before = fn.read_text()
+    subprocess.run([Path(sys.executable).parent/'nbdev-clean', '--fname', str(fn)], cwd=ROOT, check=True)
+    assert fn.read_text() == before
+    assert not list(fn.parent.glob('.*'))  # no temporary file left behind
+
+def test_publish_writes_nothing_when_a_cell_fails_or_shows_a_path(photos_env, tmp_path):
+    fn = _write(tmp_path/'01_fails.ipynb', 'x = 1', 'raise ValueError("bad photo")')
+    before = fn.read_text()
+    with pytest.raises(po.OutputsError, match=r'01_fails.ipynb, cell 2 \(.*\) failed, so nothing was written:(.|\n)*bad photo'): po.publish(fn)
+    assert fn.read_text() == before
+    fn = _write(tmp_path/'02_path.ipynb', f'print({tempfile.gettempdir() + "/x"!r})')
+    before = fn.read_text()
+    with pytest.raises(po.OutputsError, match=r"02_path.ipynb: nothing was written(.|\n)*cell 1 \(.*\): machine path"): po.publish(fn)
+    assert fn.read_text() == before
