@@ -1,5 +1,5 @@
-"""Sphinx settings for the pets_fastai site. `tools/build_docs.py` runs Sphinx with this folder as its config
-directory and `_proc/` (notebooks prepared from `nbs/`, plus the generated API page) as its source."""
+"""Sphinx settings for the pets_fastai site. `tools/docs/build.py` runs Sphinx with this folder as its config
+directory and `_proc/` (notebooks prepared from `nbs/` by nbdev's processors) as its source."""
 import re, tomllib
 from pathlib import Path
 
@@ -24,7 +24,7 @@ nb_render_markdown_format = 'myst'  # markdown outputs (the `run_info` table) ar
 myst_enable_extensions = ['dollarmath', 'amsmath', 'attrs_block', 'attrs_inline', 'colon_fence', 'html_image']
 myst_heading_anchors = 3
 
-# MathJax 3 comes from the `sphinx-mathjax-offline` wheel; build_docs.py copies the files into `_static/mathjax`,
+# MathJax 3 comes from the `sphinx-mathjax-offline` wheel; `_copy_mathjax` below copies the files into `_static/mathjax`,
 # so pages typeset formulas with no network.
 mathjax_path = 'mathjax/tex-chtml.js'
 
@@ -44,7 +44,7 @@ html_theme_options = {
     'use_download_button': True,
     'use_source_button': False,  # pages are named like nbdev's (`profiles.html` for `nbs/00_profiles.ipynb`),
     'use_edit_page_button': False,  # so the theme's own links to source files would miss; each page has its
-    'launch_buttons': {},  # own Colab badge instead
+    'launch_buttons': {},  # own Colab badge, in its title cell
     'home_page_in_toc': True,
     'show_toc_level': 2,
     'navigation_with_keys': False,

@@ -63,7 +63,7 @@ def show_docs(mod):
         except NameError as e: raise DocsError(f'show_doc({m[1]}) of {mod.__name__} failed: {e}. An annotation names what the '
                                                'module does not import: import it in the notebook\'s export cell.') from None
         anchor = '' if make_id(m[1]) == m[1].lower() else f'<a id="{m[1].lower()}"></a>\n\n'  # Sphinx names `get_profile`'s heading `get-profile`
-        cell.cell_type, cell.source = 'markdown', anchor + md.replace('#LNone)', ')')
+        cell.cell_type, cell.source = 'markdown', anchor + re.sub(r'(?:#LNone)?\)\{target="_blank"[^}]*\}', '){.showdoc-source}', md)
         for k in ('outputs', 'execution_count'): cell.pop(k, None)
     return _f
 
