@@ -85,7 +85,7 @@ def site(tmp_path_factory):
         if not (work/'BUILT').exists():
             shutil.rmtree(work, ignore_errors=True)  # a build that failed part-way
             work.mkdir()
-            r = subprocess.run([sys.executable, 'tools/docs/build.py', '-q', '--nbs', str(NBS), '--out', str(work/'_site'),
+            r = subprocess.run([sys.executable, 'tools/docs/build.py', '--quiet', '--nbs', str(NBS), '--out', str(work/'_site'),
                                 '--work', str(work)], cwd=ROOT, capture_output=True, text=True, timeout=900)
             assert r.returncode == 0, f'make docs failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}'
             (work/'BUILT').touch()

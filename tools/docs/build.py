@@ -7,11 +7,12 @@ outputs, read from the notebook's `pets_fastai` metadata (`tools/docs/outputs.py
 stops the build. Sphinx (myst-nb, sphinx-book-theme, config in `docs/`) renders `_proc/` into `_site/`. Pages are
 named as nbdev names them (`nbs/00_profiles.ipynb` becomes `profiles.html`, anchors as in `_modidx.py`), so the links
 nbdev writes into the modules' docstrings point at real pages; each page has a markdown twin, `profiles.html.md`."""
-import argparse, html, importlib, importlib.util, json, re, shutil, sys
+import html, importlib, json, re, shutil, sys
 from pathlib import Path
 
 from docutils.nodes import make_id
 from fastcore.nbio import mk_cell, nb2dict
+from fastcore.script import call_parse
 from nbdev.process import NBProcessor
 from nbdev.processors import add_show_docs, clean_magics, clean_show_doc, filter_stream_, hide_, hide_line, populate_language, rm_header_dash, strip_ansi
 from nbdev.showdoc import show_doc
@@ -98,7 +99,7 @@ def prepare(fn:Path, names:dict[str,str]):
     nb = nbp.nb
     if not nb.cells or nb.cells[0].cell_type != 'markdown' or not nb.cells[0].source.startswith('# '):
         raise DocsError(f'nbs/{fn.name}: the first cell must be a markdown cell: `# Title`, then `> summary`.')
-    exp = nb.metadata.get('nbdev', {}).get('default_exp') or next((c.directives_['default_exp'] for c in nb.cells if 'default_exp' in c.directives_), None)
+    exp = next((c.directives_['default_exp'] for c in nb.cells if 'default_exp' in c.directives_), None)  # nbdev folds metadata's in
     mod = importlib.import_module(f'pets_fastai.{exp}') if exp else None
     procs = [check_tracebacks(fn), populate_language, add_show_docs, strip_ansi, hide_line, filter_stream_, rm_header_dash,
              clean_show_doc, *([show_docs(mod)] if mod else []), clean_magics, myst_tags, hide_, links(names)]
@@ -108,8 +109,7 @@ def prepare(fn:Path, names:dict[str,str]):
     nb.cells = [c for c in nb.cells if c.cell_type == 'markdown' or c.source.strip() or c.get('outputs')]
     return nb
 
-def toctree(caption:str, entries:list[str])->str:
-    return '```{toctree}\n:hidden:\n:maxdepth: 1\n:caption: ' + caption + '\n\n' + '\n'.join(entries) + '\n```'
+def toctree(caption:str, entries:list[str])->str: return f'```{{toctree}}\n:hidden:\n:maxdepth: 1\n:caption: {caption}\n\n' + '\n'.join(entries) + '\n```'
 
 def page_markdown(nb)->str:
     "Plain markdown for a prepared notebook: prose, code and text outputs"
@@ -150,9 +150,8 @@ def build(nbs:Path=ROOT/'nbs', out:Path=ROOT/'_site', work:Path=ROOT, runs:Path=
     if build_main((['-q'] if quiet else []) + args) != 0: raise DocsError('Sphinx reported the problems printed above: fix them in the notebooks named there.')
     for fn, nb in prepared.items(): (html_dir/f'{names[fn.stem]}.html.md').write_text(page_markdown(nb))
     if has_try:
-        spec = importlib.util.spec_from_file_location('try_assets', ROOT/'tools'/'docs'/'try_assets.py')
-        spec.loader.exec_module(try_assets := importlib.util.module_from_spec(spec))
-        print('Try-it page:', try_assets.copy_try_assets(html_dir/'_static', runs))
+        from try_assets import copy_try_assets  # deploy's: the vendored onnxruntime-web and the latest model
+        print('Try-it page:', copy_try_assets(html_dir/'_static', runs))
     (html_dir/'.nojekyll').write_text('')
     if bad := external_resources(html_dir): raise DocsError('These pages would fetch from other hosts:\n  ' + '\n  '.join(bad))
     shutil.rmtree(out, ignore_errors=True)
@@ -160,15 +159,12 @@ def build(nbs:Path=ROOT/'nbs', out:Path=ROOT/'_site', work:Path=ROOT, runs:Path=
     print(f'Built {len(fns)} notebook pages into {out}')
     return out
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--nbs', type=Path, default=ROOT/'nbs', help='folder of notebooks (default: nbs/)')
-    p.add_argument('--out', type=Path, default=ROOT/'_site', help='where the site goes (default: _site/)')
-    p.add_argument('--work', type=Path, default=ROOT, help='where `_proc/` and `_docs/` go (default: the repository)')
-    p.add_argument('--runs', type=Path, default=ROOT/'runs', help='run folders; the Try-it page uses the latest model (default: runs/)')
-    p.add_argument('-q', '--quiet', action='store_true', help="only print Sphinx's warnings and errors")
-    a = p.parse_args()
-    try: build(a.nbs.resolve(), a.out.resolve(), a.work.resolve(), a.runs.resolve(), a.quiet)
+@call_parse
+def main(nbs:Path=ROOT/'nbs',   # folder of notebooks
+         out:Path=ROOT/'_site', # where the site goes
+         work:Path=ROOT,        # where `_proc/` and `_docs/` go
+         runs:Path=ROOT/'runs', # run folders: the Try-it page shows the latest model
+         quiet:bool=False):     # only print Sphinx's warnings and errors
+    "Build the documentation site from the notebooks' stored outputs, offline"
+    try: build(Path(nbs).resolve(), Path(out).resolve(), Path(work).resolve(), Path(runs).resolve(), quiet)
     except DocsError as e: sys.exit(f'make docs: {e}')
-
-if __name__ == '__main__': main()
