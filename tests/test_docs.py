@@ -156,7 +156,7 @@ def test_pages_in_chromium(site):
             pg.on('console', lambda m: problems.append(f'{where["page"]}: console {m.type}: {m.text}') if m.type == 'error' else None)
             pg.on('pageerror', lambda e: problems.append(f'{where["page"]}: {e}'))
             pg.on('response', lambda r: problems.append(f'{where["page"]}: HTTP {r.status} {r.url}') if r.status >= 400 else None)
-            for fn, page in _pages() + [(None, 'search.html'), (None, 'genindex.html')]:
+            for fn, page in _pages() + [(None, p) for p in ('try.html', 'search.html', 'genindex.html') if (site/p).exists()]:
                 where['page'] = page
                 pg.goto(f'{base}/{page}', wait_until='load')
                 if fn is not None:

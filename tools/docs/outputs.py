@@ -96,7 +96,7 @@ def execute(fn:Path, env:dict)->dict:
     "Run notebook `fn` in a fresh kernel and return it (a plain dict) with its outputs and `pets_fastai` metadata"
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     nb, skip, start = nbformat.read(fn, as_version=4), skipped_cells(fn), time.time()
     client = NotebookClient(nb, timeout=1800, kernel_name='python3', resources={'metadata': {'path': str(fn.parent)}})
     with client.setup_kernel(env=env):
@@ -104,7 +104,7 @@ def execute(fn:Path, env:dict)->dict:
             if cell.cell_type != 'code': continue
             if i in skip: cell.outputs, cell.execution_count = [], None; continue
             try: client.execute_cell(cell, i)
-            except CellExecutionError as e:
+            except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
                 raise OutputsError(f'{fn.name}, cell {i} ({cell.id}) failed, so nothing was written:\n{e}') from None
         nb.cells.append(nbformat.v4.new_code_cell(META_CODE))
         meta = client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
