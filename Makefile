@@ -40,10 +40,10 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python tools/docs/check_sync.py
 	$(BIN)/pytest -n $(JOBS) --dist worksteal --durations=10
 
-# Every notebook at `sample` on the real photos, two at a time (pytest-xdist)
+# Every notebook at `sample` on the real photos, two at a time (pytest-xdist); notebooks run in nbs/, so the path is made absolute
 test-sample: $(VENV)/.installed-dev
 	@test -n "$(PETS_PATH)" || { echo "make test-sample: set PETS_PATH to the pet photos, e.g. ../shared/data/oxford-iiit-pet-sample"; exit 1; }
-	PETS_PROFILE=sample $(BIN)/pytest -n 2 --dist worksteal tests/test_notebooks.py
+	PETS_PROFILE=sample PETS_PATH=$(abspath $(PETS_PATH)) $(BIN)/pytest -n 2 --dist worksteal tests/test_notebooks.py
 
 docs: $(VENV)/.installed-dev
 	$(BIN)/python tools/docs/build.py

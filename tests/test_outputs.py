@@ -84,6 +84,9 @@ def test_refuses_without_photos_or_at_another_profile(monkeypatch, tmp_path):
     monkeypatch.setenv('MPLBACKEND', 'Agg')
     env = po.kernel_env(2)
     assert env['PETS_PROFILE'] == 'sample' and 'MPLBACKEND' not in env and env['OMP_NUM_THREADS'] == str(max(1, (os.cpu_count() or 1) // 2))
+    monkeypatch.chdir(tmp_path.parent)
+    monkeypatch.setenv('PETS_PATH', tmp_path.name)  # relative to where the command runs, as the Makefile's ../shared/...
+    assert po.kernel_env(1)['PETS_PATH'] == str(tmp_path.resolve())
 
 # ---- the publishing command, in a real kernel, on a notebook made here
 

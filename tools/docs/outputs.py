@@ -90,7 +90,8 @@ def kernel_env(jobs:int)->dict:
     if os.environ.get('PETS_PROFILE', PROFILE) != PROFILE:
         raise OutputsError(f"PETS_PROFILE={os.environ['PETS_PROFILE']}: published outputs come from `{PROFILE}` only; unset PETS_PROFILE.")
     env = {k: v for k, v in os.environ.items() if k not in ('MPLBACKEND', 'IN_TEST')}  # as a reader's Jupyter has them
-    return env | {'PETS_PROFILE': PROFILE, 'OMP_NUM_THREADS': str(max(1, (os.cpu_count() or 1) // jobs))}
+    return env | {'PETS_PROFILE': PROFILE, 'OMP_NUM_THREADS': str(max(1, (os.cpu_count() or 1) // jobs)),
+                  'PETS_PATH': str(Path(env['PETS_PATH']).resolve())}  # the kernel runs in nbs/, not where the path was given
 
 def execute(fn:Path, env:dict)->dict:
     "Run notebook `fn` in a fresh kernel and return it (a plain dict) with its outputs and `pets_fastai` metadata"
