@@ -2,7 +2,7 @@
 headless Chromium over a local server, shows every page with its title, images and maths, with working links,
 no console errors, no traceback and no request that leaves the machine. Screenshots go to $PETS_DOCS_SHOTS
 (default: `<tmp>/shots`); $PETS_DOCS_NBS builds from another folder of notebooks than `nbs/`."""
-import fcntl, functools, html, importlib.util, json, os, re, shutil, subprocess, sys, tempfile, threading
+import fcntl, functools, html, json, os, re, shutil, subprocess, sys, tempfile, threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlparse

@@ -1,16 +1,15 @@
 """Published outputs: every notebook's stored outputs come from `tools/docs/outputs.py` at `sample`, for its current
 code, with no machine path, traceback or text progress bar; and the checker and the publishing command themselves
 behave, on small notebooks made here."""
-import importlib.util, json, os, subprocess, sys, tempfile
+import json, os, subprocess, sys, tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location('outputs', ROOT/'tools'/'docs'/'outputs.py')
-po = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(po)
+sys.path.insert(0, str(ROOT/'tools'/'docs'))
+import outputs as po
 NBS = sorted((ROOT/'nbs').glob('*.ipynb'))
 
 @pytest.mark.parametrize('fn', NBS, ids=[p.stem for p in NBS])
