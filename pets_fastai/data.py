@@ -193,6 +193,7 @@ def pets_subset(path:Path, # a dataset in the Oxford layout (`path/images/<breed
     (tmp/'images').mkdir()
     for fns in by_breed.values():
         for fn in fns[:n_per_breed]: (tmp/'images'/fn.name).symlink_to(fn)
+    if (path/'GENERATED.json').exists(): shutil.copy(path/'GENERATED.json', tmp)  # a cut of generated data says so
     try: tmp.rename(dest)
     except OSError: shutil.rmtree(tmp)  # another process made it first: use theirs
     return dest

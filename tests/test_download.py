@@ -21,10 +21,10 @@ N_PER_BREED = 4
 class PetsServer(http.server.ThreadingHTTPServer):
     "Serves `/oxford-iiit-pet.tgz` from memory as `mode` says: `ok`, `cut` (a short file) or `gone` (dies mid-body)"
     daemon_threads = True
-    def __init__(self, body:bytes, mode:str='ok'):
+    def __init__(self, body:bytes, mode:str='ok', lifetime:float=LIFETIME_S):
         super().__init__(('127.0.0.1', 0), Handler)
         self.body, self.mode, self.requests = body, mode, 0
-        self.timer = threading.Timer(LIFETIME_S, self.shutdown)
+        self.timer = threading.Timer(lifetime, self.shutdown)
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
     @property
     def url(self): return f'http://127.0.0.1:{self.server_address[1]}/oxford-iiit-pet.tgz'
