@@ -37,7 +37,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 # get_profile's rule picks the data (README: "Which data make demo uses"). On real photos at CPU scale (`sample`:
 # PETS_PATH, or the download on a CPU) the demo trains lesson 9's recipe; otherwise the profile's fine_tune.
 demo: $(VENV)/.installed
-	$(BIN)/pets-fastai train $$($(BIN)/python -c "from pets_fastai.profiles import get_profile; print('--recipe' * (get_profile().name == 'sample'))")
+	$(BIN)/pets-fastai train $$($(BIN)/python -W ignore -c "from pets_fastai.profiles import get_profile; print('--recipe' * (get_profile().name == 'sample'))")
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python tools/check_sync.py
