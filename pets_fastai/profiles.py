@@ -6,8 +6,8 @@ Docs: https://pets-fastai.github.io/pets_fastai/profiles.html.md"""
 
 # %% auto #0
 __all__ = ['PROFILES', 'CPU_PER_BREED', 'OFFLINE_HELP', 'Profile', 'pets_url', 'is_online', 'pets_download_dir',
-           'default_profile', 'get_profile', 'default_num_workers', 'seed_everything', 'default_device', 'RunInfo',
-           'run_info']
+           'default_profile', 'get_profile', 'rehearsing', 'default_num_workers', 'seed_everything', 'default_device',
+           'RunInfo', 'run_info']
 
 # %% ../nbs/00_profiles.ipynb #25ed42c3
 import os, platform, random
@@ -119,6 +119,11 @@ def get_profile(name:str|None=None, # a profile name; default: `$PETS_PROFILE`, 
                          f"use one of {', '.join(PROFILES)}.")
     prof = PROFILES[name] if name else default_profile(data)[0]
     return replace(prof, **{**_env_overrides(), **overrides})
+
+# %% ../nbs/00_profiles.ipynb #e6678ab6
+def rehearsing()->bool:
+    "Whether this is `make rehearse-full` (`PETS_REHEARSAL=1`): stand-in weights and data, so accuracy claims do not apply"
+    return os.environ.get('PETS_REHEARSAL') == '1'
 
 # %% ../nbs/00_profiles.ipynb #07f7738e
 def default_num_workers(n_cpus:int|None=None, # cores to plan for; default: this machine's

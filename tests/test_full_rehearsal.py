@@ -56,7 +56,7 @@ def stand_ins(tmp_path_factory):
 @pytest.mark.parametrize('nb', NBS, ids=[p.stem for p in NBS])
 def test_notebook_at_full(nb, stand_ins, monkeypatch):
     tmp, srv = stand_ins
-    env = dict(PETS_PROFILE='full', PETS_OVERRIDES=REHEARSAL, PETS_URL=srv.url, PETS_CHECK=stats(srv.body),
+    env = dict(PETS_PROFILE='full', PETS_REHEARSAL='1', PETS_OVERRIDES=REHEARSAL, PETS_URL=srv.url, PETS_CHECK=stats(srv.body),
                FASTAI_HOME=str(tmp/'fastai'), XDG_CACHE_HOME=str(tmp/'cache'), TORCH_HOME=str(tmp/'torch'))
     for k, v in env.items(): monkeypatch.setenv(k, v)
     monkeypatch.delenv('PETS_PATH', raising=False)
