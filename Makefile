@@ -9,11 +9,15 @@ export PETS_PATH ?= $(SAMPLE)
 # pytest-xdist workers: one per core, at most 4 (there are only a dozen long tests, the notebooks)
 JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 
-.PHONY: demo test test-sample export clean-nbs readme docs outputs bench help
+LOWER := .venv-lower
+
+.PHONY: demo test test-sample test-lower rehearse-full export clean-nbs readme docs outputs bench help
 
 help:
 	@echo "make demo   train a pet-breed classifier on the best data available (offline is fine)"
 	@echo "make test   check notebooks and modules agree, then run every notebook and tests/ with pytest"
+	@echo "make test-lower     the smoke notebooks and tests again, in $(LOWER) at pyproject's lower bounds"
+	@echo "make rehearse-full  run the notebooks at \`full\` on the CPU, shrunk, with a local download and stand-in weights"
 	@echo "make docs   build the documentation site into _site/ from the notebooks' stored outputs"
 	@echo "make outputs  run every notebook (or NB=nbs/04_lr_find.ipynb) at sample in Jupyter and store its outputs"
 	@echo "make test-sample  run every notebook at sample on the real photos (PETS_PATH)"
@@ -32,9 +36,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-# On real photos the demo trains lesson 9's recipe (about a minute on two cores); otherwise the profile's fine_tune.
+# get_profile's rule picks the data (README: "Which data make demo uses"). On real photos at CPU scale (`sample`:
+# PETS_PATH, or the download on a CPU) the demo trains lesson 9's recipe; otherwise the profile's fine_tune.
 demo: $(VENV)/.installed
-	$(BIN)/pets-fastai train $(if $(PETS_PATH),--recipe)
+	$(BIN)/pets-fastai train $$($(BIN)/python -W ignore -c "from pets_fastai.profiles import get_profile; print('--recipe' * (get_profile().name == 'sample'))")
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python tools/docs/check_sync.py
@@ -44,6 +49,20 @@ test: $(VENV)/.installed-dev
 test-sample: $(VENV)/.installed-dev
 	@test -n "$(PETS_PATH)" || { echo "make test-sample: set PETS_PATH to the pet photos, e.g. ../shared/data/oxford-iiit-pet-sample"; exit 1; }
 	PETS_PROFILE=sample PETS_PATH=$(abspath $(PETS_PATH)) $(BIN)/pytest -n 2 --dist worksteal tests/test_notebooks.py
+
+# A second environment at the lower bounds of pyproject.toml (tools/lower_bounds.py pins each one), smoke scale.
+$(LOWER)/.installed: pyproject.toml tools/lower_bounds.py
+	$(PYTHON) -m venv $(LOWER)
+	$(PYTHON) tools/lower_bounds.py > $(LOWER)/lower-bounds.txt
+	$(LOWER)/bin/pip install -q -c $(LOWER)/lower-bounds.txt -e '.[dev]'
+	touch $@
+
+test-lower: $(LOWER)/.installed
+	PETS_PROFILE=smoke $(LOWER)/bin/pytest -n $(JOBS) --dist worksteal --durations=10
+
+# `full` on the CPU: a 127.0.0.1 server stands in for the download, random weights for torchvision's (README).
+rehearse-full: $(VENV)/.installed-dev
+	PETS_REHEARSE=1 $(BIN)/pytest tests/test_full_rehearsal.py -n $(JOBS) --dist worksteal --durations=10
 
 docs: $(VENV)/.installed-dev
 	$(BIN)/python tools/docs/build.py
