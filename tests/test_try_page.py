@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from pets_fastai.deploy import crop_pixels, onnx_probs
+from test_deploy import trained  # the one-epoch run folder, shared with the export's tests
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location('try_assets', ROOT/'tools'/'docs'/'try_assets.py')
@@ -92,24 +93,11 @@ class Page:
         return dict(breeds=rows, species=sp)
 
 @pytest.fixture(scope='module')
-def smoke_run(tmp_path_factory):
-    "A run folder, as `pets-fastai train` leaves it, with a tiny model trained for one epoch on generated pictures"
+def smoke_run(trained):
+    "The runs folder holding test_deploy's one-epoch run, and the generated pictures it trained on"
+    from pets_fastai.data import get_pets
     from pets_fastai.profiles import get_profile
-    from pets_fastai.data import get_pets, pets_dls
-    from pets_fastai.learner import pets_learner
-    from pets_fastai.records import RunLog, new_run_dir, run_record, save_record
-    prof = get_profile('smoke')
-    path = get_pets(prof)
-    dls = pets_dls(prof, path)
-    learn = pets_learner(dls, prof, cbs=RunLog())
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, prof.lr)
-    runs = tmp_path_factory.mktemp('runs')
-    learn.path, learn.model_dir = new_run_dir(runs, prof.arch, prof.name), '.'
-    rec = run_record(learn, prof, path, 'fit_one_cycle(1)')
-    learn.remove_cb(RunLog)
-    learn.export('model.pkl')
-    save_record(rec, learn.path)
-    return runs, path
+    return trained[0].parent, get_pets(get_profile('smoke'))
 
 def _jpeg(img:Image.Image, **kw)->bytes:
     buf = io.BytesIO()
