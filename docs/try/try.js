@@ -1,7 +1,8 @@
 // The "Try it" page: a photo in, the breeds and the species out, computed in this browser with onnxruntime-web.
 // The photo is prepared as model.json's `preprocessing` says (the spec lesson 11 writes down and checks):
-// centre square, Pillow's BILINEAR resize to item_sz (reproduced below, integer arithmetic included), then
-// the model itself divides by 255, resizes to sz and normalises. Nothing is sent anywhere.
+// centre square, Pillow's BILINEAR resize to item_sz (pil_resize.js, integer arithmetic included), then the
+// model itself divides by 255, resizes to sz and normalises. Nothing is sent anywhere. One known difference:
+// browsers turn a photo upright by its EXIF orientation tag, which fastai's PILImage.create does not.
 import * as ort from './ort/ort.wasm.min.mjs';
 import { pilResize } from './pil_resize.js';
 
@@ -129,8 +130,9 @@ async function start() {
     input.disabled = true;
     return { model: null };
   }
-  const info = await (await fetch(new URL(page.model.info, BASE))).json();
-  const session = await ort.InferenceSession.create(new URL(page.model.onnx, BASE).href, { executionProviders: ['wasm'] });
+  const [info, bytes] = await Promise.all([fetch(new URL(page.model.info, BASE)).then(r => r.json()),
+                                           fetch(new URL(page.model.onnx, BASE)).then(r => r.arrayBuffer())]);
+  const session = await ort.InferenceSession.create(new Uint8Array(bytes), { executionProviders: ['wasm'] });
   const m = page.model, err = m.error_rate == null ? 'not recorded' : `${(100 * m.error_rate).toFixed(1)}% (${m.how})`;
   $('try-model').textContent = `Model: ${m.arch} from run ${m.run} (profile ${m.profile}${m.generated ? ', generated pictures, not photos' : ''}), ` +
     `error rate ${err}, ${(m.onnx_bytes / 1e6).toFixed(1)} MB, loaded in ${(performance.now() - t0).toFixed(0)} ms.`;
