@@ -51,7 +51,6 @@ def stand_ins(tmp_path_factory):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode='w:gz') as tar:
         for fn in sorted((gen/'images').iterdir()): tar.add(fn, arcname=f'oxford-iiit-pet/images/{fn.name}')
-        tar.add(gen/'GENERATED.json', arcname='oxford-iiit-pet/GENERATED.json')  # records say: generated pictures
     resnet_weights(tmp/'torch')
     with PetsServer(buf.getvalue(), lifetime=900) as srv: yield tmp, srv
 
