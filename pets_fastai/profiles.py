@@ -114,13 +114,14 @@ def _env_overrides()->dict:
 def get_profile(name:str|None=None, # a profile name; default: `$PETS_PROFILE`, else the rule above
                 data:Path|str|None=None, # a folder of photos given on a command line (counts as `PETS_PATH`)
                 **overrides)->Profile:
-    "The `Profile` called `name`, else by `$PETS_PROFILE`, else by the rule, with `overrides` applied"
+    "The `Profile` called `name`, else by `$PETS_PROFILE`, else by the rule (then `$PETS_OVERRIDES`), with `overrides`"
+    from_env = name is None  # a profile named in code is used as written; PETS_OVERRIDES shrinks the others
     name = name or os.environ.get('PETS_PROFILE')
     if name and name not in PROFILES:
-        raise ValueError(f"Unknown profile {name!r} (from PETS_PROFILE or the `name` argument): "
+        raise ValueError(f"Unknown profile {name!r} (from {'PETS_PROFILE' if from_env else 'the `name` argument'}): "
                          f"use one of {', '.join(PROFILES)}.")
     prof = PROFILES[name] if name else default_profile(data)[0]
-    return replace(prof, **{**_env_overrides(), **overrides})
+    return replace(prof, **{**(_env_overrides() if from_env else {}), **overrides})
 
 # %% ../nbs/00_profiles.ipynb #e6678ab6
 def rehearsing()->bool:

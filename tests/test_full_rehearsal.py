@@ -5,7 +5,8 @@ What stands in for what a GPU user gets from the internet:
   (tests/test_download.py's), through `PETS_URL`, checked against `PETS_CHECK`;
 - torchvision's ImageNet weights: randomly initialised resnets saved where torchvision's cache looks for each
   file (`torch.hub.get_dir()/checkpoints/<file name of the weights URL>`, in a temporary TORCH_HOME).
-The only shrinking is `PETS_OVERRIDES` (`REHEARSAL` below): photos per breed, image sizes and one epoch.
+The only shrinking is `PETS_OVERRIDES` (`REHEARSAL` below): photos per breed, image sizes, batch size, one epoch.
+`PETS_REHEARSAL=1` lets a lesson skip an accuracy claim (`profiles.rehearsing()`), never the code before it.
 It proves that every `full`-only line runs, end to end, with the real download and weight-loading code; it
 says nothing about accuracy (random weights, generated pictures) nor about GPU-only code (`cuda` cells).
 """
@@ -23,7 +24,8 @@ from test_download import PetsServer, stats
 pytestmark = pytest.mark.skipif(not os.environ.get('PETS_REHEARSE'), reason='`make rehearse-full` runs the rehearsal')
 ROOT = Path(__file__).resolve().parent.parent
 NBS = sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))
-REHEARSAL = 'n_per_breed=4,item_sz=96,sz=64,epochs=1'  # the documented override; everything else is `full`'s
+REHEARSAL = 'n_per_breed=4,item_sz=96,sz=64,bs=16,epochs=1'  # the documented override; everything else is `full`'s
+# bs=16: with 4 photos per breed, an epoch of 64 would be 2 steps, too few for a one-cycle schedule to reach its peak
 ARCHIVE_PER_BREED = 5  # more than REHEARSAL keeps, so the per-breed cut runs too
 
 def resnet_weights(torch_home:Path)->list[Path]:
@@ -49,7 +51,6 @@ def stand_ins(tmp_path_factory):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode='w:gz') as tar:
         for fn in sorted((gen/'images').iterdir()): tar.add(fn, arcname=f'oxford-iiit-pet/images/{fn.name}')
-        tar.add(gen/'GENERATED.json', arcname='oxford-iiit-pet/GENERATED.json')  # records say: generated pictures
     resnet_weights(tmp/'torch')
     with PetsServer(buf.getvalue(), lifetime=900) as srv: yield tmp, srv
 
