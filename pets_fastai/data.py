@@ -178,11 +178,11 @@ def get_pet_images(path:Path,   # the dataset folder (or its `images/` folder)
     if skipped: print(skip_summary(path, len(fns), skipped))
     return good
 
-# %% ../nbs/01_data.ipynb #bcb6b938
+# %% ../nbs/01_data.ipynb #8bba162d
 import io, sqlite3, struct, zlib
 from collections import Counter
 
-# %% ../nbs/01_data.ipynb #0e351992
+# %% ../nbs/01_data.ipynb #c2b3c0ba
 _MAGIC = ((b'\xff\xd8\xff', 'JPEG'), (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'GIF87a', 'GIF'), (b'GIF89a', 'GIF'),
           (b'BM', 'BMP'), (b'II*\x00', 'TIFF'), (b'MM\x00*', 'TIFF'), (b'\x1f\x8b', 'gzip archive'),
           (b'PK\x03\x04', 'zip archive'), (b'%PDF', 'PDF document'))
@@ -199,7 +199,7 @@ def sniff_format(head:bytes # the first bytes of a file (16 are enough)
     except UnicodeDecodeError: return None
     return 'text' if text and all(c.isprintable() or c.isspace() for c in text) else None
 
-# %% ../nbs/01_data.ipynb #2ed697c2
+# %% ../nbs/01_data.ipynb #9db5f1f3
 _EXT_FORMAT = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.gif': 'GIF', '.bmp': 'BMP', '.tif': 'TIFF',
                '.tiff': 'TIFF', '.webp': 'WEBP'}
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
@@ -221,7 +221,7 @@ def _cannot_read(fn:Path, e:OSError)->str:
     if isinstance(e, PermissionError): return f"cannot be read ({e.strerror}): fix its permissions, e.g. chmod u+r '{fn}'"
     return f"cannot be read ({e.strerror}): check the disk, or copy the file again"
 
-# %% ../nbs/01_data.ipynb #689d1515
+# %% ../nbs/01_data.ipynb #72858e4a
 def _decode_problem(fn:Path)->str|None:
     "Why `fn` cannot be used as an image (uncached), or None"
     try:
@@ -242,7 +242,7 @@ def _decode_problem(fn:Path)->str|None:
         except _DECODE_ERRORS as e: return _unreadable(real, expected, head, e)
     return None
 
-# %% ../nbs/01_data.ipynb #75643d85
+# %% ../nbs/01_data.ipynb #d2f1d129
 _CHECK_VERSION = 1  # bump when `_decode_problem` changes what it finds: older answers are then ignored
 
 def image_check_cache()->Path:
@@ -261,7 +261,7 @@ def _open_checks()->sqlite3.Connection|None:
         warnings.warn(f"Cannot use the image-check cache {image_check_cache()} ({e}): checking every image again.")
         return None
 
-# %% ../nbs/01_data.ipynb #be98ecd2
+# %% ../nbs/01_data.ipynb #7b16036c
 def image_problems(fns, # image files
                   )->dict:
     "`{fn: reason}` for each of `fns` that cannot be used as an image; checks each file once per size and mtime"
@@ -292,7 +292,7 @@ def check_image(fn:Path|str, # an image file
     "Why `fn` cannot be used as an image, or None; cached by path, size and mtime"
     return image_problems([fn]).get(Path(fn))
 
-# %% ../nbs/01_data.ipynb #0461bea9
+# %% ../nbs/01_data.ipynb #9f6a314e
 def _why(reason:str)->str:
     "The first words of `reason`, to group files left out for the same cause"
     for short in ('does not match the pattern', 'is empty', 'is not an image', 'damaged or truncated', 'is too large',
@@ -319,7 +319,7 @@ def skip_summary(path:Path, # the folder
     except OSError as e: where = f"no full list ({e.strerror} writing {_home(report)}); run `pets-fastai verify {path}`"
     return f"Skipped {len(skipped)} of {n} image files in {_home(path)} ({why}); {where}"
 
-# %% ../nbs/01_data.ipynb #3267ce05
+# %% ../nbs/01_data.ipynb #051afb47
 def huge_jpeg(w:int=20_000, h:int=15_000)->bytes:
     "A small JPEG whose header claims `w`×`h` pixels, for testing the decompression-bomb guard cheaply"
     buf = io.BytesIO()

@@ -10,7 +10,7 @@ __all__ = ['atomic_write', 'DEFAULT_LR', 'RunError', 'RunInterrupted', 'read_sta
            'load_run_model', 'image_files', 'predict_images', 'lr_find_run', 'recipe_run', 'interpret_run',
            'compare_runs']
 
-# %% ../nbs/10_run.ipynb #eddbd251
+# %% ../nbs/10_run.ipynb #aae9dabd
 import inspect, io, json, os, pickle, random, signal, sys, tempfile, threading, warnings, zipfile
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -26,12 +26,12 @@ from fastai.vision.all import get_image_files
 
 from . import records, profiles
 from .profiles import Profile
-from .data import pets_dls, check_image, species, _home
+from .data import pets_dls, breed_labeller, check_image, species, _home
 from .learner import pets_learner
 from .recipe import RECIPE, train_recipe
 from .verify import inspect_image
 
-# %% ../nbs/10_run.ipynb #24e44bcb
+# %% ../nbs/10_run.ipynb #1b388f82
 class RunError(Exception):
     "A run could not start, finish or load, for a reason its message names and says how to fix"
 
@@ -39,7 +39,7 @@ class RunInterrupted(Exception):
     "Training stopped on Ctrl-C or SIGTERM; the run folder holds the last finished epoch"
     def __init__(self, run_dir:Path, msg:str): super().__init__(msg); self.run_dir = Path(run_dir)
 
-# %% ../nbs/10_run.ipynb #148c45c4
+# %% ../nbs/10_run.ipynb #78c6cb94
 def _own_atomic_write(fn:Path, write, overwrite:bool=False)->Path:
     fn = Path(fn)
     if fn.exists() and not overwrite: raise FileExistsError(f"{fn} exists: it is never overwritten.")
@@ -50,8 +50,8 @@ def _own_atomic_write(fn:Path, write, overwrite:bool=False)->Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, fn)
-    except BaseException:
-        os.unlink(tmp)
+    except BaseException:  # Ctrl-C may come after `os.replace`, when the temporary file is gone already
+        Path(tmp).unlink(missing_ok=True)
         raise
     return fn
 
@@ -67,7 +67,7 @@ def _record(kind:str, prof:Profile, path:Path, **extra)->dict:
                 weights=records.weights_of(prof.arch, prof.pretrained), settings=asdict(prof), hardware=records.hardware(),
                 versions=dict(run_info(prof)), git_revision=records.git_revision(), git_dirty=records.git_dirty(), **extra)
 
-# %% ../nbs/10_run.ipynb #c0db6787
+# %% ../nbs/10_run.ipynb #b12b9cb0
 def _write_state(run_dir:Path, state:dict)->Path:
     "Replace `run_dir/state.json`, atomically"
     return atomic_write(Path(run_dir)/'state.json', lambda f: f.write(json.dumps(state, indent=1).encode()), overwrite=True)
@@ -91,7 +91,7 @@ def new_run(runs:Path, arch:str, name:str, **state)->Path:
                        "space, or pass --runs FOLDER.") from e
     return run_dir
 
-# %% ../nbs/10_run.ipynb #f9ee8ae3
+# %% ../nbs/10_run.ipynb #b286c192
 def _rng_state(dls)->dict:
     "The state of every random generator a run draws from"
     return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
@@ -104,7 +104,7 @@ def _set_rng_state(dls, s:dict):
     if s['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
     for dl, st in zip(dls.loaders, s['loaders']): dl.rng.setstate(st)
 
-# %% ../nbs/10_run.ipynb #a1e4e55f
+# %% ../nbs/10_run.ipynb #a8e7b75c
 class RunCheckpoint(Callback):
     "After each training epoch, save weights, optimizer, epoch log and random states to `run_dir/checkpoint.pth`, atomically"
     order = records.RunLog.order + 1  # after RunLog has logged the epoch
@@ -127,13 +127,13 @@ class RunCheckpoint(Callback):
         atomic_write(self.run_dir/'checkpoint.pth', lambda f: f.write(buf.getbuffer()), overwrite=True)
         _write_state(self.run_dir, {**self.state, 'state': 'running', 'fit': self.fit_idx, 'epoch': self.epoch + 1})
 
-# %% ../nbs/10_run.ipynb #728a54db
+# %% ../nbs/10_run.ipynb #54075e32
 def schedule(prof:Profile)->list[dict]:
     "fastai's `fine_tune(prof.epochs, prof.lr, freeze_epochs=prof.freeze_epochs)` as its two `fit_one_cycle` calls"
     return [dict(frozen=True, n_epoch=prof.freeze_epochs, lr_max=slice(prof.lr), pct_start=0.99),
             dict(frozen=False, n_epoch=prof.epochs, lr_max=slice(prof.lr/2/100, prof.lr/2), pct_start=0.3, div=5.)]
 
-# %% ../nbs/10_run.ipynb #a3e9d64b
+# %% ../nbs/10_run.ipynb #a11bf7ca
 def _stop(signum, frame): raise KeyboardInterrupt(signal.Signals(signum).name)
 
 class _Interruptible:
@@ -144,7 +144,7 @@ class _Interruptible:
     def __exit__(self, *exc):
         for s, h in self.old.items(): signal.signal(s, h)
 
-# %% ../nbs/10_run.ipynb #c5a10150
+# %% ../nbs/10_run.ipynb #f760ffeb
 def _fit(learn:Learner, prof:Profile, run_dir:Path, ckpt:dict|None=None):
     "Train `prof`'s schedule from the start, or from the checkpoint `ckpt`; record an interruption in `state.json`"
     cb, (fit0, epoch0) = learn.run_checkpoint, (0, 0) if ckpt is None else (ckpt['fit'], ckpt['epoch'])
@@ -173,7 +173,7 @@ def _fit(learn:Learner, prof:Profile, run_dir:Path, ckpt:dict|None=None):
         raise RunError(f"Could not save a checkpoint in {_home(run_dir)} ({e.strerror or e}): free some space, then "
                        f"`pets-fastai train --resume {_home(run_dir)}` continues from the last saved epoch.") from e
 
-# %% ../nbs/10_run.ipynb #9f94e7b2
+# %% ../nbs/10_run.ipynb #3264127b
 def _plain_progress(learn:Learner):
     "Replace `learn`'s progress bars by one plain line per epoch, for output that is not a terminal"
     learn.remove_cb(ProgressCallback)
@@ -184,12 +184,18 @@ def _plain_progress(learn:Learner):
 
 def run_learner(prof:Profile, path:Path, run_dir:Path, state:dict, cbs=None)->Learner:
     "`pets_learner` for `prof` on the usable photos in `path`, logging and checkpointing into `run_dir`"
-    learn = pets_learner(pets_dls(prof, path), prof, cbs=[records.RunLog(), RunCheckpoint(run_dir, state), *(cbs or [])])
+    dls = pets_dls(prof, path)
+    unseen = sorted({breed_labeller()(f) for f in dls.valid_ds.items} - set(dls.vocab))
+    if unseen:  # fastai would stop at the first validation batch, after a whole epoch of training
+        raise RunError(f"{len(unseen)} breeds have photos only in the validation split ({', '.join(unseen[:5])}): with "
+                       f"{len(dls.train_ds) + len(dls.valid_ds)} photos the random 20% took all of theirs. Add photos "
+                       "(about 5 per breed or more), or try another --seed.")
+    learn = pets_learner(dls, prof, cbs=[records.RunLog(), RunCheckpoint(run_dir, state), *(cbs or [])])
     learn.path, learn.model_dir = Path(run_dir), '.'
     if not sys.stdout.isatty(): _plain_progress(learn)
     return learn
 
-# %% ../nbs/10_run.ipynb #8c60d655
+# %% ../nbs/10_run.ipynb #3553aa86
 def export_model(learn:Learner, fn:Path)->Path:
     "Export `learn` to the new file `fn` atomically; a clear error where this fastai cannot pickle it"
     logger, learn.logger = learn.logger, print
@@ -204,7 +210,7 @@ def export_model(learn:Learner, fn:Path)->Path:
     finally: learn.logger = logger
     return atomic_write(fn, lambda f: f.write(data))
 
-# %% ../nbs/10_run.ipynb #04cfafa5
+# %% ../nbs/10_run.ipynb #1d14e1df
 def _lr_text(lr:float)->str:
     "`lr` as one writes it in code: 0.1, 0.01, 3e-3, 1.5e-4"
     if lr >= 0.01: return f'{lr:.3g}'
@@ -217,7 +223,7 @@ def experiment_name(epochs:int, lr:float, freeze_epochs:int=1)->str:
     args += [f'freeze_epochs={freeze_epochs}'] if freeze_epochs != 1 else []
     return f"fine_tune({', '.join(args)})"
 
-# %% ../nbs/10_run.ipynb #76f662f3
+# %% ../nbs/10_run.ipynb #ba41d7ed
 def _finish(learn:Learner, prof:Profile, path:Path, run_dir:Path, state:dict)->tuple[Path, dict]:
     "Export the model, write the record and mark the run finished"
     learn.remove_cbs([learn.run_checkpoint])
@@ -233,7 +239,7 @@ def _finish(learn:Learner, prof:Profile, path:Path, run_dir:Path, state:dict)->t
     _write_state(run_dir, {**state, 'state': 'finished'})
     return run_dir, rec
 
-# %% ../nbs/10_run.ipynb #9eaad661
+# %% ../nbs/10_run.ipynb #7abed0c1
 def train_run(prof:Profile,          # what to train
               path:Path,             # the folder of images
               runs:Path=Path('runs'),# where the new run folder goes
@@ -254,7 +260,7 @@ def train_run(prof:Profile,          # what to train
     _fit(learn, prof, run_dir)
     return _finish(learn, prof, path, run_dir, state)
 
-# %% ../nbs/10_run.ipynb #86ce6eb7
+# %% ../nbs/10_run.ipynb #7fa2e8b4
 def resume_run(run_dir:Path|str, # a run folder that `train_run` left interrupted
               )->tuple[Path, dict]: # the run folder and the record
     "Continue an interrupted run from its last checkpoint; export the model and write the record as `train_run` would"
@@ -276,14 +282,14 @@ def resume_run(run_dir:Path|str, # a run folder that `train_run` left interrupte
     _fit(learn, prof, run_dir, ckpt)
     return _finish(learn, prof, path, run_dir, state)
 
-# %% ../nbs/10_run.ipynb #81b892f1
+# %% ../nbs/10_run.ipynb #2bd24043
 def latest_run(runs:Path=Path('runs'))->Path:
     "The newest run folder under `runs` that holds a `model.pkl`"
     fns = sorted(Path(runs).glob('*/model.pkl'), key=lambda f: f.stat().st_mtime_ns)
     if not fns: raise RunError(f"No trained model in {_home(runs)}/: run `pets-fastai train` first, or pass --model PATH.")
     return fns[-1].parent
 
-# %% ../nbs/10_run.ipynb #5a854db7
+# %% ../nbs/10_run.ipynb #794625fe
 class ModelFileError(RunError):
     "A model file that is missing, damaged, foreign or incompatible"
 
@@ -312,7 +318,7 @@ def _check_model_file(fn:Path):
         raise ModelFileError(f"{_home(fn)} is a zip archive but not a PyTorch file saved by fastai's export. "
                              "Pass the model.pkl of a run.")
 
-# %% ../nbs/10_run.ipynb #08efee1a
+# %% ../nbs/10_run.ipynb #735fb2f7
 def _incompatible(fn:Path, e:Exception):
     raise ModelFileError(f"{_home(fn)} was saved by other versions of fastai or pets_fastai ({e}): install the "
                          "versions its record.json names, or train again with these.") from e
@@ -339,7 +345,7 @@ def load_run_model(model:Path|str, # a `model.pkl`, or the run folder holding on
                              "a fastai export; train again.") from e
     return fn, learn
 
-# %% ../nbs/10_run.ipynb #44347cae
+# %% ../nbs/10_run.ipynb #31f16a49
 def image_files(paths:list, # files and folders
                )->list[Path]:
     "`paths` with each folder replaced by its image files, sorted"
@@ -352,7 +358,7 @@ def _train_size(learn:Learner)->int:
     sizes = [t.size for t in learn.dls.after_item if hasattr(t, 'size')]
     return min(sizes[0]) if sizes else 224
 
-# %% ../nbs/10_run.ipynb #39e13cdd
+# %% ../nbs/10_run.ipynb #e21a8c95
 def _answer(p:torch.Tensor, vocab:list, k:int)->dict:
     "The `k` likeliest breeds in `p` and the likelier species"
     is_cat = torch.tensor([species(b) == 'cat' for b in vocab])
@@ -372,7 +378,7 @@ def _probs(learn:Learner, fns:list)->tuple[dict, dict]:
         probs.update(p); errs.update(err)
     return probs, errs
 
-# %% ../nbs/10_run.ipynb #2e619e2c
+# %% ../nbs/10_run.ipynb #4b521104
 def predict_images(learn:Learner,  # a learner from `load_run_model`
                    fns:list,       # image files
                    k:int=3,        # breeds to list per image
@@ -388,7 +394,7 @@ def predict_images(learn:Learner,  # a learner from `load_run_model`
     return [dict(image=str(fn), ok=fn in probs, error=errors.get(fn), notes=inspect_image(fn, sz)[1] if fn in probs else [],
                  **(_answer(probs[fn], vocab, k) if fn in probs else {})) for fn in fns]
 
-# %% ../nbs/10_run.ipynb #c736a11c
+# %% ../nbs/10_run.ipynb #9d093ced
 def lr_find_run(prof:Profile, path:Path, runs:Path=Path('runs'), num_it:int=100, command:str|None=None
                )->tuple[Path, dict]:  # the run folder and the record
     "Run `lr_find` with all four suggestion functions in a new run folder; save its plot and record"
@@ -410,7 +416,7 @@ def lr_find_run(prof:Profile, path:Path, runs:Path=Path('runs'), num_it:int=100,
     _write_state(run_dir, {**state, 'state': 'finished'})
     return run_dir, rec
 
-# %% ../nbs/10_run.ipynb #4f4407c4
+# %% ../nbs/10_run.ipynb #a9514ffe
 def recipe_run(prof:Profile,          # what to train: data, backbone, batch size, seed
                path:Path,             # the folder of images
                runs:Path=Path('runs'),# where the new run folder goes
@@ -435,7 +441,7 @@ def recipe_run(prof:Profile,          # what to train: data, backbone, batch siz
     _write_state(run_dir, {**state, 'state': 'finished'})
     return run_dir, rec
 
-# %% ../nbs/10_run.ipynb #40cce8ae
+# %% ../nbs/10_run.ipynb #87cd0dc9
 def interpret_run(model:Path,          # a `model.pkl` or its run folder
                   min_val:int=1,        # list pairs confused at least this many times
                  )->dict:               # error rate, images, recorded error, pairs and the picture's path
@@ -461,7 +467,7 @@ def interpret_run(model:Path,          # a `model.pkl` or its run folder
     return dict(model=fn, error_rate=float(1 - np.trace(cm) / cm.sum()), n=int(cm.sum()),
                 recorded=rec['final'].get('error_rate'), pairs=pairs, png=png)
 
-# %% ../nbs/10_run.ipynb #804e8270
+# %% ../nbs/10_run.ipynb #4cdb936f
 def compare_runs(profs:list,           # one profile per backbone
                  path:Path,            # the folder of images
                  runs:Path=Path('runs'),

@@ -21,11 +21,12 @@ SMALL = ('--profile', 'smoke', '--size', '32', '--item-size', '48', '--bs', '16'
 TALLY = {}
 
 @pytest.fixture(scope='module', autouse=True)
-def tally():
-    "Print the faults tried and the tracebacks per command when the module ends (past pytest's capture)"
+def tally(request):
+    "Print the faults tried and the tracebacks per command when the module ends, on pytest's terminal"
     yield TALLY
-    rows = '\n'.join(f'  {cmd:<14} {n:>3} faults, {tb} tracebacks' for cmd, (n, tb) in sorted(TALLY.items()))
-    sys.__stderr__.write(f'\nfault suite, per command:\n{rows}\n')
+    rows = ''.join(f'\n  {cmd:<15} {n:>3} faults, {tb} tracebacks' for cmd, (n, tb) in sorted(TALLY.items()))
+    with request.config.pluginmanager.getplugin('capturemanager').global_and_fixture_disabled():
+        print(f'\nfault suite, per command:{rows}')
 
 def run(cmd:str, *args, faults:int=1)->tuple[int, str, str]:
     "`main(args)`, counted as `faults` faults met by `cmd`: exit code, stdout, stderr; an escaping exception is a traceback"
@@ -253,3 +254,11 @@ def test_resume_faults(tmp_path):
     (tmp_path/'state.json').write_text(json.dumps({'state': 'starting'}))
     rc, out, err = run('train --resume', 'train', '--resume', tmp_path)
     assert rc == 1 and 'nothing to resume' in err, err
+
+# ---------------------------------------------------------------- found on the way: a breed with no training photo
+
+def test_breed_only_in_validation(tmp_path):
+    "Two pictures per breed: the random split leaves some breeds without a training photo, which fastai finds mid-epoch"
+    gen = make_pets(tmp_path/'gen', n_per_breed=2, max_side=160)
+    rc, out, err = run('train', 'train', *SMALL, '--epochs', '1', '--data', gen/'images', '--runs', tmp_path/'runs')
+    assert rc == 1 and 'have photos only in the validation split' in err and 'epoch' not in out, err
