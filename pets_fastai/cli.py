@@ -9,27 +9,27 @@ __all__ = ['EXIT_CODES', 'COMPARE_ARCHS', 'COMMANDS', 'lr_arg', 'positive_int', 
            'describe_data', 'cmd_train', 'cmd_lr_find', 'cmd_predict', 'cmd_interpret', 'cmd_verify', 'cmd_compare',
            'main']
 
-# %% ../nbs/12_cli.ipynb #0444ed7c
+# %% ../nbs/12_cli.ipynb #fd22f354
 import argparse, json, os, sys, warnings
 from dataclasses import replace
 from pathlib import Path
 
 import pets_fastai
 
-# %% ../nbs/12_cli.ipynb #e861e506
+# %% ../nbs/12_cli.ipynb #2faec6dc
 EXIT_CODES = {0: 'the command did its job',
               1: 'a failure the message explains (a missing file, an unreadable model, PETS_PATH not set, ...)',
               2: 'bad arguments (with the usage line)',
               3: 'predict answered the usable images, but at least one image could not be read',
               130: 'interrupted (Ctrl-C or SIGTERM); a training run can be resumed with --resume'}
 
-# %% ../nbs/12_cli.ipynb #e080c6be
+# %% ../nbs/12_cli.ipynb #70f0b7cf
 def _api():
     "The run API, imported on first use: it brings PyTorch and fastai, seconds that `--help` should not wait for"
     import pets_fastai.run
     return pets_fastai.run
 
-# %% ../nbs/12_cli.ipynb #93d630e5
+# %% ../nbs/12_cli.ipynb #576964c5
 def lr_arg(s:str)->float|str:
     "A positive learning rate, or `find` to use `lr_find`'s valley suggestion"
     if s == 'find': return s
@@ -45,7 +45,7 @@ def positive_int(s:str)->int:
     if n < 1: raise argparse.ArgumentTypeError(f"{s!r} must be 1 or more")
     return n
 
-# %% ../nbs/12_cli.ipynb #4821e142
+# %% ../nbs/12_cli.ipynb #0a42d7ba
 def _data_options()->argparse.ArgumentParser:
     "Options that choose the profile, data, backbone and sizes"
     p = argparse.ArgumentParser(add_help=False)
@@ -72,7 +72,7 @@ def _schedule_options()->argparse.ArgumentParser:
     g.add_argument('--lr', type=lr_arg, metavar='LR|find', help="base learning rate, or `find` for lr_find's valley")
     return p
 
-# %% ../nbs/12_cli.ipynb #03c8ad07
+# %% ../nbs/12_cli.ipynb #9a01eb6d
 def _model_options(sp):
     sp.add_argument('--model', type=Path, metavar='PATH', help="a model.pkl, or the run folder holding it, that `train` "
                     "saved; unpickling runs code, so only load files you trust (default: the latest run's)")
@@ -110,7 +110,7 @@ def parser()->argparse.ArgumentParser:
     cp.add_argument('--archs', type=lambda s: s.split(','), metavar='A,B,…', help='backbones (default: three that suit the profile)')
     return p
 
-# %% ../nbs/12_cli.ipynb #3a298038
+# %% ../nbs/12_cli.ipynb #a6190359
 _OVERRIDES = ('arch', 'pretrained', 'sz', 'item_sz', 'bs', 'seed', 'n_per_breed', 'epochs', 'freeze_epochs')
 
 def resolve_profile(args:argparse.Namespace):
@@ -128,7 +128,7 @@ def resolve_profile(args:argparse.Namespace):
                              f"not to the {prof.name!r} profile's {prof.source} source.")
     return prof
 
-# %% ../nbs/12_cli.ipynb #c8ff5a6d
+# %% ../nbs/12_cli.ipynb #946bdbb9
 def resolve_data(prof, data:Path|None=None)->Path:
     "The folder of images to train on: `data`, or `prof`'s own"
     from pets_fastai.data import get_pets  # imported when a command runs, as `_api` says
@@ -149,7 +149,7 @@ def describe_data(path:Path)->str:
     shown = '$PETS_PATH' if os.environ.get('PETS_PATH') and Path(os.environ['PETS_PATH']) == Path(path) else _home(path)
     return f"data: photos in {shown}"
 
-# %% ../nbs/12_cli.ipynb #1b823f6f
+# %% ../nbs/12_cli.ipynb #694f641d
 def _command_line(args)->str:
     "The command as typed, for the record"
     return ' '.join(['pets-fastai', *(sys.argv[1:] if args.argv is None else args.argv)])
@@ -163,7 +163,7 @@ def _trained(run_dir:Path, rec:dict)->int:
     print(f"model:  {_home(run_dir/'model.pkl')}\nrecord: {_home(run_dir/'record.json')}")
     return 0
 
-# %% ../nbs/12_cli.ipynb #332d864c
+# %% ../nbs/12_cli.ipynb #cdc3f2c9
 def cmd_train(args:argparse.Namespace)->int:
     "`pets-fastai train`: fine-tune (or train lesson 9's recipe, or resume a run), then save the model and its record"
     api = _api()
@@ -182,7 +182,7 @@ def cmd_train(args:argparse.Namespace)->int:
     if args.recipe: return _trained(*api.recipe_run(prof, path, args.runs, _command_line(args), holdout=args.holdout))
     return _trained(*api.train_run(prof, path, args.runs, args.lr, _command_line(args)))
 
-# %% ../nbs/12_cli.ipynb #1894540c
+# %% ../nbs/12_cli.ipynb #8f71b773
 def cmd_lr_find(args:argparse.Namespace)->int:
     "`pets-fastai lr-find`: save the loss-against-learning-rate plot and print the suggestions"
     if args.num_it < 30: args.subparser.error(f"--num-it {args.num_it} is too few: lr_find's suggestions need 30 or more.")
@@ -194,7 +194,7 @@ def cmd_lr_find(args:argparse.Namespace)->int:
     print(f"plot:   {_home(run_dir/'lr_find.png')}\nrecord: {_home(run_dir/'record.json')}")
     return 0
 
-# %% ../nbs/12_cli.ipynb #c999fa7c
+# %% ../nbs/12_cli.ipynb #2c3163e4
 def _print_answer(a:dict, top:bool):
     "One image's answer as text: species, breeds and notes, or why it has none"
     if not a['ok']:
@@ -216,7 +216,7 @@ def cmd_predict(args:argparse.Namespace)->int:
         for a in answers: _print_answer(a, True)
     return 0 if all(a['ok'] for a in answers) else 3
 
-# %% ../nbs/12_cli.ipynb #f29c78b3
+# %% ../nbs/12_cli.ipynb #32bf4a81
 def cmd_interpret(args:argparse.Namespace)->int:
     "`pets-fastai interpret`: confusion matrix PNG and most-confused breed pairs on the validation set"
     api = _api()
@@ -228,7 +228,7 @@ def cmd_interpret(args:argparse.Namespace)->int:
     print(f"confusion matrix: {_home(it['png'])}")
     return 0
 
-# %% ../nbs/12_cli.ipynb #db76ae01
+# %% ../nbs/12_cli.ipynb #247d3428
 def cmd_verify(args:argparse.Namespace)->int:
     "`pets-fastai verify`: every problem file in a folder with its reason; exit code 1 if any would be skipped"
     from pets_fastai.verify import scan_photos  # imported when a command runs, as `_api` says
@@ -240,7 +240,7 @@ def cmd_verify(args:argparse.Namespace)->int:
     if args.report: print(f"report: {_api().records.write_json(report.to_dict(), args.report)}")
     return 1 if report.problems else 0
 
-# %% ../nbs/12_cli.ipynb #f6cf7a2f
+# %% ../nbs/12_cli.ipynb #e78bacb6
 COMPARE_ARCHS = {'smoke': ('xresnet_tiny', 'resnet18', 'resnet34'),
                  'sample': ('efficientnet_lite0', 'resnet18', 'resnet34'),
                  'full': ('resnet18', 'resnet34', 'resnet50')}
@@ -256,7 +256,7 @@ def cmd_compare(args:argparse.Namespace)->int:
     print(pd.DataFrame(rows).to_string(index=False))
     return 1 if any(r['run'].startswith('skipped') for r in rows) else 0
 
-# %% ../nbs/12_cli.ipynb #8906def7
+# %% ../nbs/12_cli.ipynb #e6e62998
 def _expected()->tuple:
     "The exception types that are a user's to fix: printed as one line, exit code 1"
     from pets_fastai.data import PetsDownloadError  # imported when a command runs, as `_api` says
@@ -293,5 +293,5 @@ def main(argv:list[str]|None=None # arguments; default: the command line's
             print(f'pets-fastai {args.command}: error: {e}', file=sys.stderr)
             return 1
 
-# %% ../nbs/12_cli.ipynb #0f698db7
+# %% ../nbs/12_cli.ipynb #3a627a64
 if __name__ == '__main__': sys.exit(main())

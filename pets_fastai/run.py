@@ -318,7 +318,7 @@ def _check_model_file(fn:Path):
         raise ModelFileError(f"{_home(fn)} is a zip archive but not a PyTorch file saved by fastai's export. "
                              "Pass the model.pkl of a run.")
 
-# %% ../nbs/10_run.ipynb #735fb2f7
+# %% ../nbs/10_run.ipynb #e44dce19
 def _incompatible(fn:Path, e:Exception):
     raise ModelFileError(f"{_home(fn)} was saved by other versions of fastai or pets_fastai ({e}): install the "
                          "versions its record.json names, or train again with these.") from e
@@ -328,7 +328,11 @@ def load_run_model(model:Path|str, # a `model.pkl`, or the run folder holding on
     "The learner exported at `model`, or one clear `ModelFileError`; unpickling runs code, so load only files you trust"
     fn = _model_file(model)
     _check_model_file(fn)
-    try: learn = load_learner(fn)
+    print(f"loading {_home(fn)}: unpickling runs code, so load only model files you trust", file=sys.stderr)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='load_learner` uses')  # said above, without fastai's file path
+            learn = load_learner(fn)
     except UnboundLocalError:  # fastai's load_learner drops an ImportError not about fastcore: unpickle again to name it
         try: torch.load(fn, map_location='cpu', weights_only=False)
         except ImportError as e: _incompatible(fn, e)

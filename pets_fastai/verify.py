@@ -8,7 +8,7 @@ Docs: https://pets-fastai.github.io/pets_fastai/verify.html.md"""
 __all__ = ['img_bytes', 'blank_png', 'write_files', 'folder_hashes', 'inspect_image', 'name_problems', 'Finding', 'PhotoReport',
            'scan_photos']
 
-# %% ../nbs/07_verify.ipynb #9bcfce63
+# %% ../nbs/07_verify.ipynb #d01c9cde
 import hashlib, io, os, re, struct, unicodedata, warnings, zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ from fastai.data.all import L, image_extensions
 
 from .data import pat, pets_images, sniff_format, check_image, _EXT_FORMAT, _cannot_read
 
-# %% ../nbs/07_verify.ipynb #41dc43b3
+# %% ../nbs/07_verify.ipynb #08390f1b
 def img_bytes(img:Image.Image, fmt:str='JPEG', **kwargs)->bytes:
     "`img` saved in `fmt`, as bytes"
     buf = io.BytesIO()
@@ -40,12 +40,12 @@ def write_files(dest:Path, files:dict)->Path:
         (dest/name).write_bytes(data)
     return dest
 
-# %% ../nbs/07_verify.ipynb #3c0403f9
+# %% ../nbs/07_verify.ipynb #9e5c8aaf
 def folder_hashes(path:Path)->dict:
     "SHA-256 of every file under `path`, hidden ones included, by relative name"
     return {str(f.relative_to(path)): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(path.rglob('*')) if f.is_file()}
 
-# %% ../nbs/07_verify.ipynb #abaaf7a1
+# %% ../nbs/07_verify.ipynb #6603a725
 _MODE_NOTES = {
     'L': 'is grayscale: PILImage.create copies its one channel into R, G and B',
     '1': 'is black-and-white (1 bit per pixel): PILImage.create converts it to RGB',
@@ -56,7 +56,7 @@ _MODE_NOTES = {
     'F': 'has floating-point pixels: PILImage.create clips them at 255; convert it to 8-bit yourself',
 }
 
-# %% ../nbs/07_verify.ipynb #6574e42d
+# %% ../nbs/07_verify.ipynb #daa2b2ae
 def _header(fn:Path)->dict:
     "What PIL's header says about `fn`: format, mode, size, orientation, frames, transparency, bit depth"
     with warnings.catch_warnings(record=True) as caught:
@@ -70,7 +70,7 @@ def _header(fn:Path)->dict:
     with open(fn, 'rb') as f: h['png_depth'] = f.read(25)[24:25]
     return h
 
-# %% ../nbs/07_verify.ipynb #58c6a323
+# %% ../nbs/07_verify.ipynb #f0ee36cd
 def inspect_image(fn:Path|str, # the image file
                   sz:int=224,   # training size: smaller images are noted
                  )->tuple[list, list]: # (problems that make it unusable, notes on what fastai will do)
@@ -97,7 +97,7 @@ def inspect_image(fn:Path|str, # the image file
                      "(on its side or upside down); apply the rotation with PIL.ImageOps.exif_transpose")
     return [], notes + [f"made PIL warn: {m}" for m in h['warnings']]
 
-# %% ../nbs/07_verify.ipynb #6924e6ae
+# %% ../nbs/07_verify.ipynb #b80858c3
 def _misnamed(name:str, pat:str)->str:
     "Why `name` does not match `pat`, and how to rename it"
     stem, ext = os.path.splitext(name)
@@ -110,7 +110,7 @@ def _misnamed(name:str, pat:str)->str:
                 "e.g. r'^(.+)_\\d+\\.(?:jpg|png)$'")
     return "does not match the pattern: name it <label>_<number>.jpg"
 
-# %% ../nbs/07_verify.ipynb #ac72f877
+# %% ../nbs/07_verify.ipynb #edcd02dd
 def name_problems(fn:Path|str,      # the file
                   pat:str=pat,      # the pattern whose first group is the label
                   vocab=None,       # known labels; a label outside it is a problem
@@ -134,7 +134,7 @@ def name_problems(fn:Path|str,      # the file
                         "differs from the same label typed elsewhere: rename it")
     return problems, notes
 
-# %% ../nbs/07_verify.ipynb #564ebd16
+# %% ../nbs/07_verify.ipynb #420f9578
 @dataclass(frozen=True)
 class Finding:
     "One thing `scan_photos` found about a file or folder"
@@ -142,14 +142,14 @@ class Finding:
     kind:str    # 'image' (its content), 'name', 'folder' or 'ignored'
     reason:str  # what is wrong or unusual, and what to do
 
-# %% ../nbs/07_verify.ipynb #3d5e3738
+# %% ../nbs/07_verify.ipynb #afffe020
 class PhotoReport:
     "What `scan_photos` found in a folder: problems (skipped), notes (kept) and ignored files"
     def __init__(self, path:Path, files:L, problems:list, notes:list, ignored:list):
         self.path, self.files = Path(path), L(files)
         self.problems, self.notes, self.ignored = L(problems), L(notes), L(ignored)
 
-# %% ../nbs/07_verify.ipynb #a98a36c3
+# %% ../nbs/07_verify.ipynb #3b13c6ff
 @patch(as_prop=True)
 def skipped(self:PhotoReport)->L:
     "Files left out of training because of a problem"
@@ -168,7 +168,7 @@ def counts(self:PhotoReport)->dict:
                 folder_problems=sum(x.kind == 'folder' for x in self.problems),
                 notes=len(self.notes), ignored=len(self.ignored))
 
-# %% ../nbs/07_verify.ipynb #b19122bb
+# %% ../nbs/07_verify.ipynb #542d39f8
 def _rel(fn:Path, root:Path)->str:
     "`fn` relative to `root` when it is inside it"
     return str(fn.relative_to(root)) if fn.is_relative_to(root) else str(fn)
@@ -183,7 +183,7 @@ def _md_table(findings, root:Path, max_rows:int)->str:
     more = [f"| … | and {len(findings) - max_rows} more |"] if len(findings) > max_rows else []
     return '\n'.join(['| file | reason |', '|---|---|'] + rows + more)
 
-# %% ../nbs/07_verify.ipynb #c66d85be
+# %% ../nbs/07_verify.ipynb #4cba7b46
 @patch
 def __repr__(self:PhotoReport):
     c = self.counts
@@ -201,7 +201,7 @@ def _repr_markdown_(self:PhotoReport, max_rows:int=30)->str:
         if fs: out += [f"#### {title} ({len(fs)})", _md_table(fs, self.path, max_rows)]
     return '\n\n'.join(out)
 
-# %% ../nbs/07_verify.ipynb #5e568cd3
+# %% ../nbs/07_verify.ipynb #7506f9eb
 @patch
 def to_dict(self:PhotoReport)->dict:
     "The report as JSON-ready data, names relative to the folder"
@@ -209,7 +209,7 @@ def to_dict(self:PhotoReport)->dict:
     return dict(path=str(self.path), counts=self.counts, problems=rec(self.problems), notes=rec(self.notes),
                 ignored=rec(self.ignored), items=[_rel(f, self.path) for f in self.items])
 
-# %% ../nbs/07_verify.ipynb #ba788858
+# %% ../nbs/07_verify.ipynb #bf8f7f45
 def _check_folder(path:Path)->Path:
     "`path` if it is a readable folder, else an error that says what to pass instead"
     path = Path(path).expanduser()
@@ -236,7 +236,7 @@ def _not_image(fn:Path)->str:
         return f"is a {real} without an image extension, so get_image_files skips it: rename it to end in .{real.lower().replace('jpeg', 'jpg')}"
     return f"has no image extension ({fn.suffix or 'none'}): get_image_files skips it"
 
-# %% ../nbs/07_verify.ipynb #15c6174a
+# %% ../nbs/07_verify.ipynb #c5f51eae
 def _walk(root:Path, problems:list):
     "`(folder, sorted subfolders, sorted names)` under `root` as `get_image_files` sees them; loops and unreadable folders go to `problems`"
     def unreadable(e:OSError):
@@ -256,7 +256,7 @@ def _walk(root:Path, problems:list):
         yield here, list(dirs), sorted(names)
         dirs[:] = [d for d in dirs if not d.startswith('.')]
 
-# %% ../nbs/07_verify.ipynb #d0ffc2d0
+# %% ../nbs/07_verify.ipynb #e6f7468d
 def scan_photos(path:Path|str, # a folder of images, or the folder holding their `images/` folder
                 pat:str=pat,   # the labelling pattern
                 sz:int=224,    # training size: smaller images are noted
