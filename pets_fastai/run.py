@@ -104,7 +104,7 @@ def _set_rng_state(dls, s:dict):
     if s['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
     for dl, st in zip(dls.loaders, s['loaders']): dl.rng.setstate(st)
 
-# %% ../nbs/10_run.ipynb #a8e7b75c
+# %% ../nbs/10_run.ipynb #9866e19d
 class RunCheckpoint(Callback):
     "After each training epoch, save weights, optimizer, epoch log and random states to `run_dir/checkpoint.pth`, atomically"
     order = records.RunLog.order + 1  # after RunLog has logged the epoch
@@ -115,17 +115,22 @@ class RunCheckpoint(Callback):
             self.learn.run_log.done, self.learn.run_log.lr_max, self.restore = self.restore['done'], self.restore['lr_max'], None
     def before_epoch(self): self.trained = False
     def after_batch(self):
-        if self.training: self.trained = True
+        if self.training: self.trained = self.fit_trained = True
     def after_epoch(self):
-        if self.probe or not self.trained: return  # an epoch `start_epoch` skipped, or a probe
+        if not self.probe and self.trained: self._save(self.fit_idx, self.epoch + 1)  # not an epoch `start_epoch` skipped
+    def after_fit(self):  # after RunLog has logged the whole fit: a run stopped now resumes at the next fit
+        if not self.probe and getattr(self, 'fit_trained', False): self._save(self.fit_idx + 1, 0)
+        self.fit_trained = False
+
+    def _save(self, fit:int, epoch:int):
         log = self.learn.run_log
-        ckpt = dict(fit=self.fit_idx, epoch=self.epoch + 1, model=self.learn.model.state_dict(),
-                    opt=self.learn.opt.state_dict(), rng=_rng_state(self.dls),
+        ckpt = dict(fit=fit, epoch=epoch, model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(),
+                    rng=_rng_state(self.dls),
                     log=dict(epochs=log.epochs, fits=log.fits, seconds=log.wall_time, done=log.done, lr_max=log.lr_max))
         buf = io.BytesIO()
         torch.save(ckpt, buf)
         atomic_write(self.run_dir/'checkpoint.pth', lambda f: f.write(buf.getbuffer()), overwrite=True)
-        _write_state(self.run_dir, {**self.state, 'state': 'running', 'fit': self.fit_idx, 'epoch': self.epoch + 1})
+        _write_state(self.run_dir, {**self.state, 'state': 'running', 'fit': fit, 'epoch': epoch})
 
 # %% ../nbs/10_run.ipynb #54075e32
 def schedule(prof:Profile)->list[dict]:
@@ -144,12 +149,13 @@ class _Interruptible:
     def __exit__(self, *exc):
         for s, h in self.old.items(): signal.signal(s, h)
 
-# %% ../nbs/10_run.ipynb #f760ffeb
+# %% ../nbs/10_run.ipynb #ce452217
 def _fit(learn:Learner, prof:Profile, run_dir:Path, ckpt:dict|None=None):
     "Train `prof`'s schedule from the start, or from the checkpoint `ckpt`; record an interruption in `state.json`"
     cb, (fit0, epoch0) = learn.run_checkpoint, (0, 0) if ckpt is None else (ckpt['fit'], ckpt['epoch'])
     steps = schedule(prof)
-    if ckpt is not None and epoch0 >= steps[fit0]['n_epoch']: fit0, epoch0 = fit0 + 1, 0
+    if ckpt is not None and fit0 < len(steps) - 1 and epoch0 >= steps[fit0]['n_epoch']: fit0, epoch0 = fit0 + 1, 0
+    if fit0 >= len(steps): fit0, epoch0 = len(steps) - 1, steps[-1]['n_epoch']  # all trained: an empty last fit sets up the recorder
     cb.restore = ckpt['log'] if ckpt is not None and epoch0 else None  # inside a fit: its epoch count and top lr so far
     try:
         with _Interruptible():
@@ -195,7 +201,7 @@ def run_learner(prof:Profile, path:Path, run_dir:Path, state:dict, cbs=None)->Le
     if not sys.stdout.isatty(): _plain_progress(learn)
     return learn
 
-# %% ../nbs/10_run.ipynb #3553aa86
+# %% ../nbs/10_run.ipynb #213f976d
 def export_model(learn:Learner, fn:Path)->Path:
     "Export `learn` to the new file `fn` atomically; a clear error where this fastai cannot pickle it"
     logger, learn.logger = learn.logger, print
@@ -206,7 +212,8 @@ def export_model(learn:Learner, fn:Path)->Path:
     except TypeError as e:
         if 'pickle' not in str(e): raise
         raise RunError(f"Cannot save the model ({e}). With fastai 2.8.8, plum-dispatch 2.10 or later puts a lock in every "
-                       "transform: pip install 'plum-dispatch<2.10' (or fastai>=2.8.12) and train again.") from e
+                       "transform: pip install 'plum-dispatch<2.10' (or fastai>=2.8.12), then "
+                       f"`pets-fastai train --resume {_home(fn.parent)}` saves it without training again.") from e
     finally: learn.logger = logger
     return atomic_write(fn, lambda f: f.write(data))
 

@@ -262,3 +262,18 @@ def test_breed_only_in_validation(tmp_path):
     gen = make_pets(tmp_path/'gen', n_per_breed=2, max_side=160)
     rc, out, err = run('train', 'train', *SMALL, '--epochs', '1', '--data', gen/'images', '--runs', tmp_path/'runs')
     assert rc == 1 and 'have photos only in the validation split' in err and 'epoch' not in out, err
+
+def test_export_fails_after_training_then_resume_saves_it(data, tmp_path, monkeypatch):
+    "fastai 2.8.8 with plum-dispatch>=2.10 cannot pickle a learner (a lock in every transform): simulated here"
+    from fastai.learner import Learner
+    real = Learner.export
+    def locked(self, *args, **kwargs): raise TypeError("cannot pickle '_thread.RLock' object")
+    monkeypatch.setattr(Learner, 'export', locked)
+    rc, out, err = run('train', *TRAINERS['train'], '--data', data[0], '--runs', tmp_path/'runs')
+    (run_dir,) = (tmp_path/'runs').iterdir()
+    assert rc == 1 and "pip install 'plum-dispatch<2.10'" in err and f'--resume {run_dir}' in err, err
+    assert not (run_dir/'record.json').exists()
+    monkeypatch.setattr(Learner, 'export', real)
+    rc, out, err = run('train --resume', 'train', '--resume', run_dir)
+    rec = json.loads((run_dir/'record.json').read_text())
+    assert rc == 0 and len(rec['epochs']) == 2 and len(rec['training']['fits']) == 2, err
