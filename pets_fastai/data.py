@@ -8,7 +8,8 @@ Docs: https://pets-fastai.github.io/pets_fastai/data.html.md"""
 
 # %% auto #0
 __all__ = ['BREEDS', 'pat', 'species', 'make_pets', 'pets_check', 'PetsDownloadError', 'untar_pets', 'pets_cache', 'pets_subset',
-           'get_pets', 'pets_images', 'breed_labeller', 'check_names', 'get_pet_images', 'warp', 'presize_views',
+           'get_pets', 'pets_images', 'breed_labeller', 'check_names', 'get_pet_images', 'sniff_format',
+           'image_check_cache', 'image_problems', 'check_image', 'skip_summary', 'huge_jpeg', 'warp', 'presize_views',
            'presize_psnr', 'pets_block', 'pets_dls']
 
 # %% ../nbs/01_data.ipynb #94ed6d3f
@@ -245,17 +246,172 @@ def check_names(fns,         # file paths or names
 def get_pet_images(path:Path,   # the dataset folder (or its `images/` folder)
                    pat:str=pat, # the labelling pattern
                   )->L:
-    "Image files under `path` whose names match `pat`; warns with the ones left out"
+    "Usable image files under `path` whose names match `pat`; one line says what was left out and why"
     path = Path(path)
     if not path.is_dir(): raise FileNotFoundError(f"{path} is not a folder: pass the folder that holds the pet photos.")
     fns = get_image_files(pets_images(path)).sorted()
     if not fns: raise FileNotFoundError(f"No images (.jpg, .jpeg, .png, …) in {path}: is this the right folder?")
-    good, bad = check_names(fns, pat)
-    if not good: raise ValueError(f"None of the {len(fns)} images in {path} has a name matching {pat!r} "
-                                  f"(for example {bad[0].name!r}); rename them as <breed>_<number>.jpg.")
-    if bad: warnings.warn(f"Left out {len(bad)} of {len(fns)} images whose names do not match {pat!r}, "
-                          f"for example: {', '.join(f.name for f in bad[:5])}")
+    named, misnamed = check_names(fns, pat)
+    if not named: raise ValueError(f"None of the {len(fns)} images in {path} has a name matching {pat!r} "
+                                   f"(for example {misnamed[0].name!r}); rename them as <breed>_<number>.jpg.")
+    found = image_problems(named)
+    good = named.filter(lambda f: f not in found)
+    if not good: raise ValueError(f"None of the {len(named)} images in {path} can be read, for example "
+                                  f"{found[named[0]]}: run `pets-fastai verify {path}` to see every file.")
+    skipped = {**{f: f"does not match the pattern {pat!r}" for f in misnamed}, **found}
+    if skipped: print(skip_summary(path, len(fns), skipped))
     return good
+
+# %% ../nbs/01_data.ipynb #8bba162d
+import io, sqlite3, struct, zlib
+from collections import Counter
+
+# %% ../nbs/01_data.ipynb #c2b3c0ba
+_MAGIC = ((b'\xff\xd8\xff', 'JPEG'), (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'GIF87a', 'GIF'), (b'GIF89a', 'GIF'),
+          (b'BM', 'BMP'), (b'II*\x00', 'TIFF'), (b'MM\x00*', 'TIFF'), (b'\x1f\x8b', 'gzip archive'),
+          (b'PK\x03\x04', 'zip archive'), (b'%PDF', 'PDF document'))
+
+def sniff_format(head:bytes # the first bytes of a file (16 are enough)
+                )->str|None: # a format name such as 'JPEG', 'HTML page' or 'text'; None when unknown
+    "The format of a file, from its first bytes"
+    if head[:4] == b'RIFF' and head[8:12] == b'WEBP': return 'WEBP'
+    for magic, fmt in _MAGIC:
+        if head.startswith(magic): return fmt
+    start = head.lstrip().lower()
+    if start.startswith((b'<!doctype html', b'<html', b'<head', b'<body')): return 'HTML page'
+    try: text = head.decode('utf-8')
+    except UnicodeDecodeError: return None
+    return 'text' if text and all(c.isprintable() or c.isspace() for c in text) else None
+
+# %% ../nbs/01_data.ipynb #9db5f1f3
+_EXT_FORMAT = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.gif': 'GIF', '.bmp': 'BMP', '.tif': 'TIFF',
+               '.tiff': 'TIFF', '.webp': 'WEBP'}
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
+
+def _unreadable(real:str|None, expected:str|None, head:bytes, err:Exception)->str:
+    "Why a file PIL could not decode is unusable, and what to do"
+    if real in ('HTML page', 'text'):
+        return (f"is not an image but {'an HTML page' if real == 'HTML page' else 'text'} "
+                f"(it starts {head[:40].decode('utf-8', 'replace').strip()!r}), often a failed download: replace it")
+    if real is None: return f"is not an image PIL can read (it starts with bytes {head[:8].hex(' ')}): replace or remove it"
+    if real in _EXT_FORMAT.values():
+        really = f"is really a {real}, " if expected and real != expected else f"is a {real} but "
+        return f"{really}damaged or truncated: PIL stops with {type(err).__name__}: {err}. Download or export it again"
+    return f"is really a {real}, not an image: replace or remove it"
+
+def _cannot_read(fn:Path, e:OSError)->str:
+    "Why the file `fn` could not be opened, and what to do"
+    if fn.is_symlink() and not fn.exists(): return f"is a link to {os.readlink(fn)}, which does not exist: fix or remove the link"
+    if isinstance(e, PermissionError): return f"cannot be read ({e.strerror}): fix its permissions, e.g. chmod u+r '{fn}'"
+    return f"cannot be read ({e.strerror}): check the disk, or copy the file again"
+
+# %% ../nbs/01_data.ipynb #72858e4a
+def _decode_problem(fn:Path)->str|None:
+    "Why `fn` cannot be used as an image (uncached), or None"
+    try:
+        with open(fn, 'rb') as f: head = f.read(32)
+    except OSError as e: return _cannot_read(fn, e)
+    if not head: return "is empty (0 bytes), often a failed download: replace it"
+    real, expected = sniff_format(head), _EXT_FORMAT.get(fn.suffix.lower())
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # lesson 7 notes those; they are usable
+        try:
+            with Image.open(fn) as img:
+                if img.width * img.height > Image.MAX_IMAGE_PIXELS: return None
+                if img.format == 'JPEG': img.draft(img.mode, (224, 224))
+                img.load()
+        except Image.DecompressionBombError as e:
+            return (f"is too large for PIL, which refuses to open it as a possible decompression bomb ({e}): "
+                    "shrink it, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it")
+        except _DECODE_ERRORS as e: return _unreadable(real, expected, head, e)
+    return None
+
+# %% ../nbs/01_data.ipynb #d2f1d129
+_CHECK_VERSION = 1  # bump when `_decode_problem` changes what it finds: older answers are then ignored
+
+def image_check_cache()->Path:
+    "The SQLite file that keeps `check_image`'s answers"
+    return pets_cache()/'image_checks.sqlite'
+
+def _open_checks()->sqlite3.Connection|None:
+    "The cache of checks, or None where it cannot be opened (the checks then run uncached)"
+    try:
+        image_check_cache().parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(image_check_cache(), timeout=30)
+        db.execute('CREATE TABLE IF NOT EXISTS checks (path TEXT, size INT, mtime_ns INT, version INT, problem TEXT, '
+                   'PRIMARY KEY (path, size, mtime_ns, version))')
+        return db
+    except (OSError, sqlite3.Error) as e:
+        warnings.warn(f"Cannot use the image-check cache {image_check_cache()} ({e}): checking every image again.")
+        return None
+
+# %% ../nbs/01_data.ipynb #7b16036c
+def image_problems(fns, # image files
+                  )->dict:
+    "`{fn: reason}` for each of `fns` that cannot be used as an image; checks each file once per size and mtime"
+    keys, out = {}, {}
+    for fn in map(Path, fns):
+        try: st = fn.stat()
+        except OSError as e: out[fn] = _cannot_read(fn, e)
+        else: keys[fn] = (str(fn.resolve()), st.st_size, st.st_mtime_ns, _CHECK_VERSION)
+    db = _open_checks()
+    known = {}
+    if db is not None:
+        with db:
+            for k in keys.values():
+                row = db.execute('SELECT problem FROM checks WHERE path=? AND size=? AND mtime_ns=? AND version=?', k).fetchone()
+                if row is not None: known[k] = row[0]
+    new = {k: _decode_problem(fn) for fn, k in keys.items() if k not in known}
+    lasting = [(*k, p) for k, p in new.items() if not (p or '').startswith(('cannot be read', 'is a link'))]  # may be fixed in place
+    if db is not None and lasting:
+        try:
+            with db: db.executemany('INSERT OR REPLACE INTO checks VALUES (?,?,?,?,?)', lasting)
+        except sqlite3.Error as e: warnings.warn(f"Cannot save image checks to {image_check_cache()} ({e}).")
+    if db is not None: db.close()
+    out.update({fn: p for fn, k in keys.items() if (p := known.get(k, new.get(k))) is not None})
+    return out
+
+def check_image(fn:Path|str, # an image file
+               )->str|None:  # None: usable; else what is wrong and what to do
+    "Why `fn` cannot be used as an image, or None; cached by path, size and mtime"
+    return image_problems([fn]).get(Path(fn))
+
+# %% ../nbs/01_data.ipynb #9f6a314e
+def _why(reason:str)->str:
+    "The first words of `reason`, to group files left out for the same cause"
+    for short in ('does not match the pattern', 'is empty', 'is not an image', 'damaged or truncated', 'is too large',
+                  'cannot be read', 'is a link'):
+        if short in reason: return short.replace('is ', '', 1)
+    return reason.split(':')[0]
+
+def _home(p:Path|str)->str:
+    "`p` with the home folder written as `~`, for messages that may be shown or published"
+    p, home = Path(p), Path.home()
+    return f"~/{p.relative_to(home)}" if p.is_relative_to(home) else str(p)
+
+def skip_summary(path:Path, # the folder
+                 n:int,     # how many image files it holds
+                 skipped:dict, # `{fn: reason}` of the files left out
+                )->str:
+    "One line on the files left out of `path`, naming where the full list was written"
+    why = ', '.join(f"{k} {w}" for w, k in Counter(map(_why, skipped.values())).items())
+    report = pets_cache()/'skipped'/(re.sub(r'[^\w.-]+', '_', str(Path(path).resolve())).strip('_') + '.txt')
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(''.join(f"{f}\t{r}\n" for f, r in skipped.items()))  # a derived list, rewritten each time
+        where = f"full list: {_home(report)}"
+    except OSError as e: where = f"no full list ({e.strerror} writing {_home(report)}); run `pets-fastai verify {path}`"
+    return f"Skipped {len(skipped)} of {n} image files in {_home(path)} ({why}); {where}"
+
+# %% ../nbs/01_data.ipynb #051afb47
+def huge_jpeg(w:int=20_000, h:int=15_000)->bytes:
+    "A small JPEG whose header claims `w`×`h` pixels, for testing the decompression-bomb guard cheaply"
+    buf = io.BytesIO()
+    Image.new('RGB', (8, 8)).save(buf, 'JPEG')
+    data = bytearray(buf.getvalue())
+    i = data.index(b'\xff\xc0')  # the frame header: length (2 bytes), precision (1), height (2), width (2)
+    data[i+5:i+9] = struct.pack('>HH', h, w)
+    return bytes(data)
 
 # %% ../nbs/01_data.ipynb #09b738a1
 def warp(x:torch.Tensor, # images, shape (n, channels, h, w), float

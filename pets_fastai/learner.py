@@ -8,7 +8,8 @@ Docs: https://pets-fastai.github.io/pets_fastai/learner.html.md"""
 
 # %% auto #0
 __all__ = ['ARCHS', 'efficientnet_lite0', 'efficientnet_split', 'xresnet_tiny', 'get_arch', 'WeightsUnavailableError',
-           'weights_help', 'pets_learner', 'species_errors']
+           'weights_help', 'pets_learner', 'species_errors', 'DeviceUnavailableError', 'check_device',
+           'BatchTooLargeError', 'is_out_of_memory', 'oom_advice']
 
 # %% ../nbs/02_learner.ipynb #5d84d1fe
 import os
@@ -106,3 +107,52 @@ def species_errors(cm:np.ndarray, # confusion matrix, rows = actual
             'dog as other dog': int(wrong[(sp == 'dog')[:, None] & same].sum()),
             'cat as dog': int(wrong[(sp == 'cat')[:, None] & ~same].sum()),
             'dog as cat': int(wrong[(sp == 'dog')[:, None] & ~same].sum())}
+
+# %% ../nbs/02_learner.ipynb #a93c87a9
+from contextlib import contextmanager
+from fastai.torch_core import default_device
+
+# %% ../nbs/02_learner.ipynb #aabf2bf7
+class DeviceUnavailableError(RuntimeError):
+    "The device asked for is not available on this machine"
+
+def check_device(device:str|torch.device|None=None # 'cpu', 'cuda', 'cuda:1', 'mps'; None: the best available
+                )->torch.device:
+    "`device` as a `torch.device`, or an error saying why this machine cannot use it"
+    if device is None: return default_device()
+    dev = torch.device(device)
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            build = (f"this PyTorch ({torch.__version__}) is built for CUDA {torch.version.cuda} but finds no GPU or driver"
+                     if torch.version.cuda else f"this PyTorch ({torch.__version__}) is a CPU-only build")
+            raise DeviceUnavailableError(f"device={str(device)!r} asks for a GPU, but {build}. Use device='cpu' "
+                                         "(with the smoke or sample profile), or run on a machine with a GPU.")
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise DeviceUnavailableError(f"device={str(device)!r} asks for GPU {dev.index}, but this machine has {n} "
+                                         f"(numbered 0 to {n-1}): use one of those.")
+    elif dev.type == 'mps' and not torch.backends.mps.is_available():
+        raise DeviceUnavailableError(f"device={str(device)!r} asks for Apple's GPU (MPS), which this machine or PyTorch "
+                                     "build does not offer: use device='cpu'.")
+    return dev
+
+# %% ../nbs/02_learner.ipynb #1b54b4cc
+class BatchTooLargeError(RuntimeError):
+    "Training ran out of memory at this batch size"
+
+def is_out_of_memory(e:BaseException)->bool:
+    "Whether `e` is PyTorch running out of memory, on a GPU or in main memory"
+    msg = str(e).lower()
+    return (isinstance(e, (torch.OutOfMemoryError, MemoryError))
+            or (isinstance(e, RuntimeError) and ('out of memory' in msg or 'not enough memory' in msg)))
+
+@contextmanager
+def oom_advice(bs:int): # the batch size in use
+    "Turn running out of memory inside the block into a `BatchTooLargeError` that suggests a smaller `bs`"
+    try: yield
+    except (RuntimeError, MemoryError) as e:
+        if not is_out_of_memory(e): raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        advice = (f"try bs={bs//2}, e.g. get_profile(bs={bs//2}), and a smaller learning rate with it"
+                  if bs > 1 else "even one image does not fit: use a smaller sz or a smaller architecture")
+        raise BatchTooLargeError(f"Ran out of memory at batch size bs={bs} ({msg}): {advice}.") from e

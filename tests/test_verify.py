@@ -1,48 +1,29 @@
-"Bad input and faults: every case builds its own bad input, checks the message or the skip report, and that the user's files are unchanged."
-import hashlib, io, json, os, shutil, signal, struct, unicodedata, urllib.error, warnings, zlib
+"Bad photos, folders and machines: every case builds its own bad input, checks the message or the report, and that the user's files are unchanged."
+import io, json, os, shutil, unicodedata, urllib.error
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from fastai.vision.all import Callback
 
-from pets_fastai.data import BREEDS, PetsDownloadError, make_pets, pets_block, pets_dls, untar_pets
-from pets_fastai.learner import WeightsUnavailableError, pets_learner
+from pets_fastai.data import (BREEDS, PetsDownloadError, get_pet_images, huge_jpeg, make_pets, pets_block, pets_dls,
+                              sniff_format, untar_pets)
+from pets_fastai.learner import (BatchTooLargeError, DeviceUnavailableError, WeightsUnavailableError, check_device,
+                                 oom_advice, pets_learner)
 from pets_fastai.profiles import get_profile
-from pets_fastai.verify import (BatchTooLargeError, DeviceUnavailableError, SafeTraining, check_device, name_problems,
-                                oom_advice, resume_training, sniff_format, training_status, verified_items, verify_images)
+from pets_fastai.records import write_json
+from pets_fastai.verify import blank_png, folder_hashes, img_bytes, name_problems, scan_photos
 
-
-@pytest.fixture(autouse=True)
-def python_ctrl_c():
-    "Ctrl-C raises KeyboardInterrupt, as in a terminal, even where the test runner was started with SIGINT ignored"
-    old = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, old)
 
 # ---------------------------------------------------------------- building bad input
-
-def img_bytes(img, fmt='JPEG', **kwargs):
-    buf = io.BytesIO()
-    img.save(buf, fmt, **kwargs)
-    return buf.getvalue()
-
-def png_of_size(w, h):
-    "A valid all-black 1-bit PNG of w×h pixels, built without holding its pixels"
-    def chunk(kind, data): return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
-    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 1, 0, 0, 0, 0))
-            + chunk(b'IDAT', zlib.compress(bytes((1 + (w + 7)//8) * h), 9)) + chunk(b'IEND', b''))
 
 PHOTO = Image.fromarray(np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8))
 GOOD = img_bytes(PHOTO)
 
 def hashes(root):
-    "SHA-256 of every file under root (hidden included) and the set of all paths, folders included"
-    root = Path(root)
-    return ({str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest() for f in root.rglob('*') if f.is_file()},
-            sorted(str(p.relative_to(root)) for p in root.rglob('*')))
+    "Every file's SHA-256 and every path, folders included"
+    return folder_hashes(root), sorted(str(p.relative_to(root)) for p in Path(root).rglob('*'))
 
 @pytest.fixture
 def folder(tmp_path):
@@ -63,7 +44,7 @@ def folder(tmp_path):
 def verify_one(make, name, data, **kwargs):
     "Verify a folder holding a good photo and `name`; return (problems, notes) for `name` and the report"
     root = make({'beagle_1.jpg': GOOD, name: data})
-    report = verify_images(root, **kwargs)
+    report = scan_photos(root, **kwargs)
     fn = root/name
     assert root/'beagle_1.jpg' in report.items
     return ([x.reason for x in report.problems if x.fn == fn], [x.reason for x in report.notes if x.fn == fn], report)
@@ -85,7 +66,7 @@ def assert_kept(report, fn):
     (b'\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X', 'is not an image PIL can read (it starts with bytes 00 05 16 07'),
     (img_bytes(PHOTO, 'PNG')[:200], 'is really a PNG, damaged'),
     (b'\x1f\x8b\x08\x00' + bytes(40), 'is really a gzip archive'),
-    (png_of_size(14_000, 14_000), 'refuses to open it as a possible decompression bomb'),
+    (huge_jpeg(), 'refuses to open it as a possible decompression bomb'),
 ], ids=['zero-byte', 'truncated-jpeg', 'text', 'html', 'unknown-bytes', 'truncated-png-named-jpg', 'gzip', 'bomb'])
 def test_unreadable_images_are_skipped(folder, data, words):
     problems, notes, report = verify_one(folder, 'pug_1.jpg', data)
@@ -99,8 +80,8 @@ def test_unreadable_file_permission(folder, monkeypatch):
     def deny(fn, *args, **kwargs):
         if Path(fn).name == 'pug_1.jpg': raise PermissionError(13, 'Permission denied', str(fn))
         return real_open(fn, *args, **kwargs)
-    monkeypatch.setattr('pets_fastai.verify.open', deny, raising=False)
-    report = verify_images(root)
+    monkeypatch.setattr('pets_fastai.data.open', deny, raising=False)
+    report = scan_photos(root)
     assert_skipped(report, root/'pug_1.jpg')
     assert 'cannot be read (Permission denied): fix its permissions, e.g. chmod u+r' in report.problems[0].reason
 
@@ -108,7 +89,7 @@ def test_unreadable_file_permission(folder, monkeypatch):
 def test_unreadable_file_chmod(folder):
     root = folder({'beagle_1.jpg': GOOD, 'pug_1.jpg': GOOD})
     (root/'pug_1.jpg').chmod(0)
-    try: report = verify_images(root)
+    try: report = scan_photos(root)
     finally: (root/'pug_1.jpg').chmod(0o644)
     assert_skipped(report, root/'pug_1.jpg')
 
@@ -126,7 +107,7 @@ E[0x0112] = 6
     (img_bytes(PHOTO.convert('P'), 'PNG'), 'uses a colour palette'),
     (img_bytes(Image.fromarray(np.asarray(PHOTO.convert('L'), np.uint16) * 257), 'PNG'), 'has 16-bit pixels: PILImage.create clips them at 255'),
     (img_bytes(PHOTO.resize((40, 30))), 'is 40×30, smaller than the training size 224'),
-    (png_of_size(10_000, 10_000), "10000×10000 (100 megapixels), over PIL's decompression-bomb limit"),
+    (blank_png(10_000, 10_000), "10000×10000 (100 megapixels), over PIL's decompression-bomb limit"),
     (img_bytes(PHOTO, exif=E), 'has EXIF orientation 6: fastai ignores it'),
 ], ids=['gif', 'png', 'grayscale', 'cmyk', 'rgba', 'palette', '16-bit', 'tiny', 'huge', 'exif-rotated'])
 def test_unusual_images_are_kept_with_a_note(folder, data, words):
@@ -191,7 +172,7 @@ def test_non_ascii_label_without_vocab_is_a_note():
 def test_hidden_nested_and_non_image_files(folder):
     root = folder({'beagle_1.jpg': GOOD, '.beagle_2.jpg': GOOD, '._beagle_1.jpg': b'\x00\x05\x16\x07',
                    '.thumbs/beagle_3.jpg': GOOD, 'extra/deeper/beagle_4.jpg': GOOD, 'notes.txt': b'x', 'beagle_5': GOOD})
-    report = verify_images(root)
+    report = scan_photos(root)
     assert report.items == [root/'beagle_1.jpg', root/'extra/deeper/beagle_4.jpg']
     ignored = {x.fn.name: x.reason for x in report.ignored}
     assert ignored == {'.thumbs': 'is a hidden folder: get_image_files does not look inside',
@@ -204,19 +185,19 @@ def test_hidden_nested_and_non_image_files(folder):
 
 def test_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match='does not exist: pass the folder that holds the pet photos'):
-        verify_images(tmp_path/'nowhere')
+        scan_photos(tmp_path/'nowhere')
 
 def test_file_instead_of_folder(folder, tmp_path):
     root = folder({'beagle_1.jpg': GOOD, 'oxford-iiit-pet.tgz': b'\x1f\x8b\x08\x00'})
     with pytest.raises(NotADirectoryError, match=r'is a file, not a folder: pass the folder .* such as'):
-        verify_images(root/'beagle_1.jpg')
-    with pytest.raises(NotADirectoryError, match='extract it first'): verify_images(root/'oxford-iiit-pet.tgz')
+        scan_photos(root/'beagle_1.jpg')
+    with pytest.raises(NotADirectoryError, match='extract it first'): scan_photos(root/'oxford-iiit-pet.tgz')
 
 def test_empty_folder(tmp_path):
-    report = verify_images(tmp_path)
+    report = scan_photos(tmp_path)
     assert report.counts == dict(files=0, items=0, skipped=0, folder_problems=0, notes=0, ignored=0)
     assert 'is this the right folder?' in report._repr_markdown_()
-    with pytest.raises(FileNotFoundError, match='No usable images'): verified_items(tmp_path)
+    with pytest.raises(FileNotFoundError, match='No images'): get_pet_images(tmp_path)
 
 def test_unreadable_folder(folder, monkeypatch):
     root = folder({'beagle_1.jpg': GOOD, 'locked/beagle_2.jpg': GOOD})
@@ -226,17 +207,17 @@ def test_unreadable_folder(folder, monkeypatch):
         return real_scandir(p)
     monkeypatch.setattr(os, 'scandir', deny)
     deny.target = 'locked'
-    report = verify_images(root)
+    report = scan_photos(root)
     assert report.items == [root/'beagle_1.jpg']
     assert report.problems[0].kind == 'folder' and report.problems[0].fn == root/'locked'
     assert "cannot be read (Permission denied), so its images are left out: give yourself read access" in report.problems[0].reason
     deny.target = 'photos'
     with pytest.raises(PermissionError, match=r"Cannot read the folder .*photos \(Permission denied\): give yourself read access"):
-        verify_images(root)
+        scan_photos(root)
 
 def test_broken_link_is_skipped(folder):
     root = folder({'beagle_1.jpg': GOOD}, links={'pug_1.jpg': 'gone.jpg'})
-    report = verify_images(root)
+    report = scan_photos(root)
     assert_skipped(report, root/'pug_1.jpg')
     assert report.problems[0].reason == f"is a link to {root/'gone.jpg'}, which does not exist: fix or remove the link"
 
@@ -245,40 +226,36 @@ def test_folder_link_loop_is_reported_once(folder):
     from fastai.data.all import get_image_files
     root = folder({'beagle_1.jpg': GOOD, 'sub/pug_1.jpg': GOOD}, links={'sub/loop': '.'})
     assert len(get_image_files(root)) > 10
-    report = verify_images(root)
+    report = scan_photos(root)
     assert report.items == [root/'beagle_1.jpg', root/'sub/pug_1.jpg']
     assert [(x.fn, x.kind) for x in report.problems] == [(root/'sub'/'loop', 'folder')]
     assert 'which is scanned already' in report.problems[0].reason and report.counts['folder_problems'] == 1
 
 def test_oxford_layout_reads_images_folder(folder):
     root = folder({'images/beagle_1.jpg': GOOD, 'annotations/list.txt': b'x'})
-    assert verify_images(root).items == [root/'images/beagle_1.jpg']
+    assert scan_photos(root).items == [root/'images/beagle_1.jpg']
 
 # ---------------------------------------------------------------- the report and the data path
 
-def test_report_save_is_new_and_outside(folder, tmp_path):
+def test_report_to_dict_written_with_write_json(folder, tmp_path):
     root = folder({'beagle_1.jpg': GOOD, 'beagle_2.jpg': b''})
-    report = verify_images(root)
-    fn = report.save(tmp_path/'verify.json')
-    data = json.loads(fn.read_text())
+    report = scan_photos(root)
+    data = json.loads(write_json(report.to_dict(), tmp_path/'verify.json').read_text())
     assert data['counts'] == report.counts and data['items'] == ['beagle_1.jpg']
     assert data['problems'] == [dict(file='beagle_2.jpg', kind='image', reason='is empty (0 bytes), often a failed download: replace it')]
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith('.tmp')] == []
-    with pytest.raises(FileExistsError, match='new file only'): report.save(fn)
-    with pytest.raises(ValueError, match='inside the folder being verified'): report.save(root/'verify.json')
 
-def test_verified_items_as_get_items(folder, tmp_path):
+def test_get_pet_images_skips_unreadable_with_one_line(folder, tmp_path, capsys):
     gen = make_pets(tmp_path/'gen', n_per_breed=2, max_side=160)
     files = {f.name: f.read_bytes() for f in (gen/'images').iterdir()}
     root = folder({**files, 'beagle_9.jpg': GOOD[:300], 'pug_9.jpg': b'<html></html>', 'pug 9.jpg': GOOD})
-    with pytest.warns(UserWarning, match=r'Skipped 3 of 77 image files .* for example: beagle_9.jpg is a JPEG but damaged'):
-        items = verified_items(root)
+    items = get_pet_images(root)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith('Skipped 3 of 77 image files') and 'full list: ' in out[0], out
+    assert '1 does not match the pattern' in out[0] and '1 damaged or truncated' in out[0] and '1 not an image' in out[0]
+    listed = Path(out[0].split('full list: ')[1].replace('~', str(Path.home()), 1)).read_text()
+    assert 'beagle_9.jpg' in listed and 'pug 9.jpg' in listed
     assert len(items) == 74 and root/'beagle_9.jpg' not in items
-    block = pets_block(get_profile('smoke', bs=8, item_sz=32, sz=32))
-    block.get_items = verified_items
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        dls = block.dataloaders(root, bs=8, num_workers=0)
+    dls = pets_block(get_profile('smoke', bs=8, item_sz=32, sz=32)).dataloaders(root, bs=8, num_workers=0)
     assert len(dls.train_ds) + len(dls.valid_ds) == 74
     assert dls.one_batch()[0].shape == (8, 3, 32, 32)
 
@@ -345,121 +322,7 @@ def test_oom_advice_passes_other_errors_and_bs_1():
     with pytest.raises(BatchTooLargeError, match=r'bs=64 \(MemoryError\): try bs=32'):
         with oom_advice(64): raise MemoryError()
 
-# ---------------------------------------------------------------- interrupted training
-
-class RaiseAt(Callback):
-    "Raise `err` (or send SIGINT `sigint` times) at batch `batch` of epoch `epoch`"
-    order = 0
-    def __init__(self, epoch, batch, err=None, sigint=0): self.at, self.err, self.sigint = (epoch, batch), err, sigint
-    def after_batch(self):
-        if self.training and (self.epoch, self.iter) == self.at:
-            for _ in range(self.sigint): os.kill(os.getpid(), signal.SIGINT)
-            if self.err is not None: raise self.err
-
-def no_temp_files(dest): return [p.name for p in Path(dest).iterdir() if p.name.endswith('.tmp')] == []
-
-def saved_model(fn): return torch.load(fn, map_location='cpu', weights_only=False)  # our own checkpoints
-
-def same_weights(model, state): return all(torch.equal(v.cpu(), state[k]) for k, v in model.state_dict().items())
-
-def test_keyboard_interrupt_mid_epoch_keeps_best_and_records_it(tiny, tmp_path):
-    prof, dls, data = tiny
-    before = hashes(data)
-    dest = tmp_path/'run'
-    learn = pets_learner(dls, prof)
-    handler = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
-        with SafeTraining(dest) as safe: learn.fit_one_cycle(3, prof.lr, cbs=[safe, RaiseAt(1, 1, KeyboardInterrupt())])
-    status = training_status(dest)
-    assert (status['state'], status['reason'], status['epoch'], status['n_epoch']) == ('interrupted', 'KeyboardInterrupt', 1, 3)
-    assert status['best_at'] == dict(fit=1, epoch=0) and [h['epoch'] for h in status['history']] == [0]
-    assert sorted(p.name for p in dest.iterdir()) == ['best.pth', 'last.pth', 'status.json']
-    assert set(saved_model(dest/'last.pth')) == {'model', 'opt'}
-    assert saved_model(dest/'best.pth').keys() == learn.model.state_dict().keys()
-    assert signal.getsignal(signal.SIGINT) is handler
-    assert hashes(data) == before
-
-def test_crash_mid_epoch_is_recorded(tiny, tmp_path):
-    prof, dls, _ = tiny
-    dest = tmp_path/'run'
-    learn = pets_learner(dls, prof)
-    with pytest.raises(RuntimeError, match='disk on fire'):
-        with SafeTraining(dest) as safe: learn.fit_one_cycle(2, prof.lr, cbs=[safe, RaiseAt(1, 0, RuntimeError('disk on fire'))])
-    status = training_status(dest)
-    assert status['state'] == 'interrupted' and status['reason'].startswith('RuntimeError') and 'disk on fire' in status['reason']
-    assert status['epoch'] == 1 and status['last_file'] == str(dest/'last.pth')
-
-def test_ctrl_c_stops_cleanly_and_handler_is_restored(tiny, tmp_path):
-    prof, dls, _ = tiny
-    dest = tmp_path/'run'
-    learn = pets_learner(dls, prof)
-    handler = signal.getsignal(signal.SIGINT)
-    learn.fit_one_cycle(3, prof.lr, cbs=[SafeTraining(dest), RaiseAt(1, 0, sigint=1)])  # no exception: a clean stop
-    status = training_status(dest)
-    assert (status['state'], status['epoch']) == ('interrupted', 1) and 'Ctrl-C' in status['reason']
-    assert (dest/'best.pth').exists() and no_temp_files(dest)
-    assert signal.getsignal(signal.SIGINT) is handler
-
-def test_second_ctrl_c_stops_at_once(tiny, tmp_path):
-    prof, dls, _ = tiny
-    learn = pets_learner(dls, prof)
-    with pytest.raises(KeyboardInterrupt):
-        with SafeTraining(tmp_path/'run') as safe: learn.fit_one_cycle(2, prof.lr, cbs=[safe, RaiseAt(0, 1, sigint=2)])
-    assert training_status(tmp_path/'run')['state'] == 'interrupted'
-
-def test_stale_handler_after_a_crash_hands_ctrl_c_back(tiny, tmp_path):
-    "Without the `with` block a crash leaves our handler installed; outside a fit, Ctrl-C must still interrupt"
-    prof, dls, _ = tiny
-    learn = pets_learner(dls, prof)
-    handler = signal.getsignal(signal.SIGINT)
-    with pytest.raises(RuntimeError, match='boom'):
-        learn.fit_one_cycle(2, prof.lr, cbs=[SafeTraining(tmp_path/'run'), RaiseAt(0, 0, RuntimeError('boom'))])
-    assert training_status(tmp_path/'run')['state'] == 'running'  # a crash skips fastai's callbacks
-    with pytest.raises(KeyboardInterrupt): os.kill(os.getpid(), signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is handler
-
-def test_resume_after_interruption(tiny, tmp_path):
-    prof, dls, _ = tiny
-    dest = tmp_path/'run'
-    learn = pets_learner(dls, prof)
-    with pytest.raises(KeyboardInterrupt):
-        with SafeTraining(dest) as safe: learn.fit_one_cycle(3, prof.lr, cbs=[safe, RaiseAt(2, 0, KeyboardInterrupt())])
-    last = saved_model(dest/'last.pth')
-    learn = pets_learner(dls, prof)
-    assert not same_weights(learn.model, last['model'])
-    status = resume_training(learn, dest)
-    assert same_weights(learn.model, last['model'])
-    assert (status['epoch'], status['n_epoch']) == (2, 3)
-    learn.fit_one_cycle(status['n_epoch'], prof.lr, start_epoch=status['epoch'], cbs=SafeTraining(dest))
-    status = training_status(dest)
-    assert (status['state'], status['epoch'], [h['epoch'] for h in status['history']]) == ('finished', 3, [0, 1, 2])
-    best = min(status['history'], key=lambda h: h['valid_loss'])
-    assert status['best_at']['epoch'] == best['epoch'] and status['best'] == pytest.approx(best['valid_loss'])
-
-def test_resume_needs_a_finished_epoch(tiny, tmp_path):
-    prof, dls, _ = tiny
-    learn = pets_learner(dls, prof)
-    with pytest.raises(FileNotFoundError, match='is not a folder SafeTraining wrote to'): resume_training(learn, tmp_path)
-    with pytest.raises(KeyboardInterrupt):
-        with SafeTraining(tmp_path/'run') as safe: learn.fit(1, prof.lr, cbs=[safe, RaiseAt(0, 0, KeyboardInterrupt())])
-    with pytest.raises(FileNotFoundError, match='stopped before its first epoch ended'): resume_training(learn, tmp_path/'run')
-
-def test_failed_save_keeps_the_previous_checkpoint(tiny, tmp_path, monkeypatch):
-    "A write that fails half-way (a full disk) leaves the last good checkpoint whole and no temporary file"
-    prof, dls, _ = tiny
-    dest = tmp_path/'run'
-    learn = pets_learner(dls, prof)
-    learn.fit(1, prof.lr, cbs=SafeTraining(dest))
-    good = {n: (dest/n).read_bytes() for n in ('best.pth', 'last.pth')}
-    import pets_fastai.verify as verify
-    def disk_full(f, *args, **kwargs):
-        f.write(b'half a checkpoint')
-        raise OSError(28, 'No space left on device')
-    monkeypatch.setattr(verify, 'save_model', disk_full)
-    with pytest.raises(OSError):
-        with SafeTraining(dest) as safe: learn.fit(1, prof.lr, cbs=safe)
-    assert {n: (dest/n).read_bytes() for n in good} == good and no_temp_files(dest)
-    assert training_status(dest)['state'] == 'interrupted'
+# ---------------------------------------------------------------- training leaves the photos alone
 
 def test_lr_find_leaves_the_data_folder_alone(tiny):
     "lr_find saves a temporary model under learn.path/models: that must not be the user's photo folder"
@@ -467,13 +330,3 @@ def test_lr_find_leaves_the_data_folder_alone(tiny):
     before = hashes(data)
     pets_learner(dls, prof).lr_find(num_it=5, show_plot=False)
     assert hashes(data) == before
-
-def test_fine_tune_records_both_fits(tiny, tmp_path):
-    "fine_tune runs two fits (frozen, then unfrozen) with the same callbacks: one record, best over both"
-    prof, dls, _ = tiny
-    learn = pets_learner(dls, prof)
-    learn.fine_tune(1, prof.lr, freeze_epochs=1, cbs=SafeTraining(tmp_path/'run'))
-    status = training_status(tmp_path/'run')
-    assert (status['state'], status['fit']) == ('finished', 2)
-    assert [(h['fit'], h['epoch']) for h in status['history']] == [(1, 0), (2, 0)]
-    assert status['best'] == pytest.approx(min(h['valid_loss'] for h in status['history']))
