@@ -42,7 +42,7 @@ docs: $(VENV)/.installed-dev
 	$(BIN)/python tools/build_docs.py
 
 bench: $(VENV)/.installed
-	$(BIN)/python -m pets_fastai.bench
+	$(BIN)/python tools/experiments/bench.py
 
 export: $(VENV)/.installed-dev
 	$(BIN)/nbdev-clean

@@ -1,7 +1,3 @@
-"""A reproducible tutorial series on image classification with fastai, on the Oxford-IIIT Pet dataset
-
-Modules:
-
-- `pets_fastai.bench`: Throughput on this machine: fastai's defaults against our settings, as a table of ratios."""
+"""A reproducible tutorial series on image classification with fastai, on the Oxford-IIIT Pet dataset"""
 
 __version__ = "0.1.0"
