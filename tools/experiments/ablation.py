@@ -67,7 +67,7 @@ def features(prof, path, arch, sz, flip, augs, store:Path)->dict:
     torch.save(out, fn)
     return out
 
-L0, L1, L2 = 'efficientnet_lite0', 'efficientnet_lite1', 'efficientnet_lite2'
+L0, L2 = 'efficientnet_lite0', 'efficientnet_lite2'  # Lite1 did not fit this run's time: see FEATURES
 LOGISTIC = dict(head='logistic', C=1.0)
 
 def candidates()->dict:
@@ -81,13 +81,10 @@ def candidates()->dict:
             'Lite0 288, fastai head (40 epochs, wd=0.1), plain + flip': dict(arch=L0, sz=288, flip=True, head='fastai', epochs=40, wd=0.1),
             'Lite0 288, logistic C=0.1, plain + flip': dict(arch=L0, sz=288, flip=True, head='logistic', C=0.1),
             'Lite0 224, logistic, plain + flip': dict(arch=L0, sz=224, flip=True, **LOGISTIC),
-            'Lite1 240, logistic, plain + flip': dict(arch=L1, sz=240, flip=True, **LOGISTIC),
             'Lite2 260, logistic, plain + flip': dict(arch=L2, sz=260, flip=True, **LOGISTIC),
             'Lite2 260, logistic C=0.1, plain + flip': dict(arch=L2, sz=260, flip=True, head='logistic', C=0.1),
             'Lite2 260, logistic, plain only': dict(arch=L2, sz=260, **LOGISTIC),
-            'Lite2 300, logistic, plain + flip': dict(arch=L2, sz=300, flip=True, **LOGISTIC),
-            'Lite2 300, logistic C=0.1, plain + flip': dict(arch=L2, sz=300, flip=True, head='logistic', C=0.1),
-            'Lite1 240 + Lite2 260 concatenated, logistic, plain + flip': dict(sets=[(L1, 240), (L2, 260)], flip=True, **LOGISTIC)}
+            'Lite0 288 + Lite2 260 concatenated, logistic, plain + flip': dict(sets=[(L0, 288), (L2, 260)], flip=True, **LOGISTIC)}
     return {k: {**v, 'item_sz': v['sz'] + 32} if 'sz' in v else v for k,v in rows.items()}
 
 def score(name:str, kw:dict, fsets:dict, seed:int)->dict:
