@@ -110,11 +110,12 @@ def _logistic(x, y, n_out, C):
 def _fastai_fit(model, x, y, epochs, lr, wd, bs):
     "Train `model` on features `x` with one cycle at `lr` (the finder's `valley` when None)"
     dl = DataLoader(TensorDataset(x, y), bs=bs, shuffle=True, drop_last=len(x) > bs)
-    hl = Learner(DataLoaders(dl, DataLoader(TensorDataset(x[:0], y[:0])), device='cpu'), model,
-                 loss_func=CrossEntropyLossFlat(), wd=wd)
-    with hl.no_bar(), hl.no_logging():
-        if lr is None: lr = float(hl.lr_find(suggest_funcs=(valley,), show_plot=False).valley)
-        hl.fit_one_cycle(epochs, lr)
+    with tempfile.TemporaryDirectory(prefix='pets-head-') as tmp:  # lr_find saves a checkpoint under the learner's path
+        hl = Learner(DataLoaders(dl, DataLoader(TensorDataset(x[:0], y[:0])), device='cpu'), model, wd=wd,
+                     loss_func=CrossEntropyLossFlat(), path=tmp)
+        with hl.no_bar(), hl.no_logging():
+            if lr is None: lr = float(hl.lr_find(suggest_funcs=(valley,), show_plot=False).valley)
+            hl.fit_one_cycle(epochs, lr)
     return model.eval()
 
 def fit_head(x:torch.Tensor, y:torch.Tensor, # features and labels
