@@ -72,7 +72,7 @@ outputs: $(VENV)/.installed-dev
 	$(BIN)/python tools/docs/outputs.py $(NB)
 
 bench: $(VENV)/.installed
-	$(BIN)/python -m pets_fastai.bench
+	$(BIN)/python tools/experiments/bench.py
 
 export: $(VENV)/.installed-dev
 	$(BIN)/nbdev-clean

@@ -10,10 +10,10 @@ Docs: https://pets-fastai.github.io/pets_fastai/data.html.md"""
 __all__ = ['BREEDS', 'pat', 'species', 'make_pets', 'pets_check', 'PetsDownloadError', 'untar_pets', 'pets_cache', 'pets_subset',
            'get_pets', 'pets_images', 'breed_labeller', 'check_names', 'get_pet_images', 'sniff_format',
            'image_check_cache', 'image_problems', 'check_image', 'skip_summary', 'huge_jpeg', 'warp', 'presize_views',
-           'presize_psnr', 'pets_block', 'pets_dls']
+           'presize_psnr', 'presized', 'pets_block', 'pets_dls']
 
 # %% ../nbs/01_data.ipynb #94ed6d3f
-import json, os, re, shutil, tempfile, warnings
+import hashlib, json, os, re, shutil, tempfile, warnings
 from pathlib import Path
 
 import numpy as np
@@ -448,23 +448,62 @@ def presize_psnr(views:dict, # from `presize_views`
     "PSNR in dB of each view in `views` against `views['reference']`"
     return {k: round(_psnr(v, views['reference']), 2) for k,v in views.items() if k != 'reference'}
 
+# %% ../nbs/01_data.ipynb #c0a1e5d2
+def _presize(src:Path, dest:Path, item_sz:int):
+    "Write `src` to `dest` with its shorter side shrunk to `item_sz` (copied as is when already that small)"
+    with Image.open(src) as img:
+        if min(img.size) <= item_sz:
+            shutil.copyfile(src, dest.with_name(dest.name + '.tmp'))
+        else:
+            img.draft('RGB', (item_sz, item_sz))  # JPEG: decode at the smallest scale that is still >= item_sz
+            scale = item_sz / min(img.size)
+            small = img.convert('RGB').resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS)
+            small.save(dest.with_name(dest.name + '.tmp'), format=img.format, quality=95)
+    os.replace(dest.with_name(dest.name + '.tmp'), dest)  # readers see the old copy or the new one, never half of one
+
+def presized(path:Path|str, # a folder of photos (or one holding `images/`)
+             item_sz:int,    # the shorter side of the copies, in pixels
+             pat:str=pat,    # the labelling pattern: only photos it names are copied
+            )->Path:
+    "A folder of copies of `path`'s photos with the shorter side at `item_sz`, kept under `pets_cache()/'presized'`, brought up to date on each call"
+    src = pets_images(Path(path).resolve())
+    dest = pets_cache()/'presized'/f"{src.parent.name}-{item_sz}px-{hashlib.sha1(str(src).encode()).hexdigest()[:10]}"
+    (dest/'images').mkdir(parents=True, exist_ok=True)
+    index_fn = dest/'index.json'
+    old = json.loads(index_fn.read_text()) if index_fn.exists() else {}
+    new = {}
+    for fn in get_pet_images(src, pat):
+        st = fn.stat()  # before reading: a photo changed while it is presized is presized again next time
+        new[fn.name] = [st.st_size, st.st_mtime_ns]
+        if old.get(fn.name) != new[fn.name] or not (dest/'images'/fn.name).exists(): _presize(fn, dest/'images'/fn.name, item_sz)
+    for name in set(old) - set(new): (dest/'images'/name).unlink(missing_ok=True)
+    if new != old:
+        index_fn.with_name('index.json.tmp').write_text(json.dumps(new))
+        os.replace(index_fn.with_name('index.json.tmp'), index_fn)
+    return dest
+
+
 # %% ../nbs/01_data.ipynb #e9ebcb26
 def pets_block(prof:Profile, # sizes and seed
                pat:str=pat,  # the labelling pattern
+               valid_pct:float=0.2, # the share held out for validation; 0: train on every photo
               )->DataBlock:
-    "The Pets `DataBlock`: regex labels, a seeded 20% split, and presizing at `prof`'s sizes"
+    "The Pets `DataBlock`: regex labels, a seeded `valid_pct` split, and presizing at `prof`'s sizes"
     return DataBlock(blocks=(ImageBlock, CategoryBlock),
                      get_items=lambda p: get_pet_images(p, pat),
-                     splitter=RandomSplitter(valid_pct=0.2, seed=prof.seed),
+                     splitter=RandomSplitter(valid_pct=valid_pct, seed=prof.seed),
                      get_y=breed_labeller(pat),
                      item_tfms=Resize(prof.item_sz),
                      batch_tfms=aug_transforms(size=prof.sz, min_scale=0.75))
 
 def pets_dls(prof:Profile,          # sizes, batch size and seed
              path:Path|None=None, # the images' folder; default: `get_pets(prof)`
+             valid_pct:float=0.2,  # the share held out for validation
+             cache:bool=True,      # read the photos from their `presized` copy?
              **kwargs):
     "`DataLoaders` for `prof`, from `path` or the profile's own data, shuffled reproducibly from `prof.seed`"
     path = Path(path) if path else get_pets(prof)
+    if cache: path = presized(path, prof.item_sz)
     kwargs.setdefault('num_workers', default_num_workers())
     seed_everything(prof.seed)  # each DataLoader draws its shuffling generator from the global state
-    return pets_block(prof).dataloaders(path, bs=prof.bs, **kwargs)
+    return pets_block(prof, valid_pct=valid_pct).dataloaders(path, bs=prof.bs, **kwargs)

@@ -1,6 +1,6 @@
 """Throughput on this machine: fastai's defaults against our settings, as a table of ratios.
 
-Run `python -m pets_fastai.bench` (or `make bench`). For each configuration, in a fresh process, it measures
+Run `python tools/experiments/bench.py` (or `make bench`). For each configuration, in a fresh process, it measures
 
 - data pipeline images/s: training batches from the `DataLoader` alone (decode, presize, batch augmentations);
 - training images/s: `fit` steps of the whole network, unfrozen, data loading included;
@@ -8,48 +8,23 @@ Run `python -m pets_fastai.bench` (or `make bench`). For each configuration, in 
   them) of the process and its data-loader workers together, sampled every 50 ms from /proc (on systems
   without /proc, the main process's peak resident set size).
 
-The first batch of each measurement (worker start-up, first allocations) is not timed. The presized copy is
-written once into a cache folder beside the generated data sets, never into the photos' own folder.
+The first batch of each measurement (worker start-up, first allocations) is not timed. The last row, "ours", is the
+product's own code path: `pets_dls` and `pets_learner` with their defaults and nothing overridden, so it measures
+what lessons and `pets-fastai train` get. The rows above it switch those defaults off and back on one at a time.
+The presized copy (`pets_fastai.data.presized`) is brought up to date once, outside the timed runs.
 """
-import argparse, datetime, hashlib, json, os, resource, shutil, subprocess, sys, tempfile, threading, time
+import argparse, datetime, json, os, resource, subprocess, sys, threading, time
 from pathlib import Path
 
-__all__ = ['CONFIGS', 'presized_copy', 'PeakMemory', 'measure', 'bench_table', 'main']
+__all__ = ['CONFIGS', 'PeakMemory', 'measure', 'bench_table', 'main']
 
-CONFIGS = {  # name -> settings; each row adds one change to the row above it
-    'fastai defaults': dict(num_workers=None, cache=False, channels_last=False),
+CONFIGS = {  # name -> settings; each row adds one change to the row above it; None: the product's default
+    'fastai defaults': dict(num_workers='fastai', cache=False, channels_last=False),
     'num_workers=0': dict(num_workers=0, cache=False, channels_last=False),
     '+ presized cache': dict(num_workers=0, cache=True, channels_last=False),
-    '+ channels_last (ours)': dict(num_workers=0, cache=True, channels_last=True),
+    '+ channels_last': dict(num_workers=0, cache=True, channels_last=True),
+    'ours: pets_dls + pets_learner': dict(num_workers=None, cache=None, channels_last=None),
 }
-
-def presized_copy(src:Path|str,   # a folder of photos (or one holding `images/`)
-                  item_sz:int,     # the shorter side of the copies, in pixels
-                  cache:Path|str|None=None, # where copies are kept; defaults to the data cache's `presized/`
-                 )->Path:
-    "A copy of the photos in `src` with the shorter side shrunk to `item_sz`, written once into `cache`"
-    from PIL import Image
-    from pets_fastai.data import pets_images, pets_cache
-    src = pets_images(Path(src).resolve())
-    fns = sorted(p for p in src.iterdir() if p.suffix.lower() in ('.jpg', '.jpeg', '.png'))
-    if not fns: raise FileNotFoundError(f"No .jpg or .png images in {src}: pass the folder that holds the pet photos.")
-    key = hashlib.sha1(f'{src}|{len(fns)}|{item_sz}'.encode()).hexdigest()[:12]
-    dest = Path(cache or pets_cache()/'presized')/f'{src.parent.name}-{item_sz}px-{key}'
-    if (dest/'DONE').exists(): return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix='.presizing-', dir=dest.parent))
-    (tmp/'images').mkdir()
-    for fn in fns:
-        with Image.open(fn) as img:
-            img = img.convert('RGB')
-            scale = item_sz / min(img.size)
-            if scale < 1: img = img.resize((round(img.width*scale), round(img.height*scale)), Image.Resampling.LANCZOS)
-            img.save(tmp/'images'/(fn.stem + '.jpg'), quality=92)
-    (tmp/'DONE').write_text(json.dumps(dict(source=str(src), n=len(fns), item_sz=item_sz)))
-    try: tmp.rename(dest)
-    except OSError:  # another process wrote the same copy first: keep theirs
-        shutil.rmtree(tmp)
-    return dest
 
 def _pss_mb(pid:int)->float:
     "Proportional set size of process `pid` in MB, 0 if it has gone"
@@ -85,10 +60,12 @@ def measure(path:str,      # the photos
             sz:int,        # training size
             bs:int,        # batch size
             batches:int,   # timed batches
-            num_workers:int|None, # data-loader workers; None: fastai's default
-            cache:bool,    # read from a presized copy?
-            channels_last:bool)->dict:
+            num_workers:int|str|None, # data-loader workers; 'fastai': fastai's default; None: `pets_dls`'s
+            cache:bool|None,          # read from the presized copy? None: `pets_dls`'s default
+            channels_last:bool|None,  # channels_last memory order? None: `pets_learner`'s default
+           )->dict:
     "Data-pipeline and training images/s and peak memory of one configuration, in this process"
+    import torch
     from fastai.callback.core import Callback, CancelFitException
     from fastai.torch_core import defaults
     from pets_fastai.profiles import get_profile
@@ -106,10 +83,10 @@ def measure(path:str,      # the photos
                 raise CancelFitException()
 
     prof = get_profile('smoke', arch=arch, pretrained=False, sz=sz, item_sz=round(sz * 1.25), bs=bs)
-    if cache: path = presized_copy(path, prof.item_sz)
-    if num_workers is None: num_workers = min(16, defaults.cpus)  # what fastai's DataLoader uses when not told
+    if num_workers == 'fastai': num_workers = min(16, defaults.cpus)  # what fastai's DataLoader uses when not told
+    kw = {k: v for k,v in dict(num_workers=num_workers, cache=cache).items() if v is not None}
     with PeakMemory() as mem:
-        dls = pets_dls(prof, path, num_workers=num_workers)
+        dls = pets_dls(prof, path, **kw)
         it = iter(dls.train)
         next(it)
         start = time.perf_counter()
@@ -119,10 +96,11 @@ def measure(path:str,      # the photos
         learn = pets_learner(dls, prof)
         learn.unfreeze()
         if channels_last: learn.to_channelslast(use_amp=False)
+        elif channels_last is not None: learn.to_contiguous()  # whatever pets_learner chose, plain memory order
         timer = Timer()
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4, cbs=timer)
     return dict(data_ips=batches * bs / data_s, train_ips=batches * bs / timer.seconds, peak_mb=mem.mb,
-                num_workers=num_workers)
+                num_workers=dls.train.num_workers, channels_last=learn.model[0][0].weight.is_contiguous(memory_format=torch.channels_last))
 
 def bench_table(rows:dict)->str:
     "Markdown table of `rows` (name -> `measure` result), with ratios to the first row"
@@ -143,7 +121,7 @@ def _default_path()->str:
 
 def main(argv:list|None=None):
     "Measure every configuration in `CONFIGS` in its own process and print the table"
-    p = argparse.ArgumentParser(prog='python -m pets_fastai.bench', description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog='python tools/experiments/bench.py', description=__doc__.splitlines()[0])
     p.add_argument('--path', default=None, help='folder of pet photos (default: $PETS_PATH, else generated pictures)')
     p.add_argument('--arch', default='efficientnet_lite0', help='backbone (default: efficientnet_lite0)')
     p.add_argument('--sz', type=int, default=160, help='training image size (default: 160)')
@@ -163,11 +141,12 @@ def main(argv:list|None=None):
     print(f'photos: {path}; {args.arch} at {args.sz} px, bs={args.bs}, {args.batches} timed batches; '
           f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}', flush=True)
     start = time.perf_counter()
-    presized_copy(path, round(args.sz * 1.25))  # written once, outside the timed runs
+    from pets_fastai.data import presized
+    presized(path, round(args.sz * 1.25))  # brought up to date once, outside the timed runs
     print(f'presized copy ready in {time.perf_counter() - start:.1f} s', flush=True)
     rows = {}
     for name in CONFIGS:
-        cmd = [sys.executable, '-m', 'pets_fastai.bench', '--config', name, '--path', path, '--arch', args.arch,
+        cmd = [sys.executable, __file__, '--config', name, '--path', path, '--arch', args.arch,
                '--sz', str(args.sz), '--bs', str(args.bs), '--batches', str(args.batches)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode: sys.exit(f"Measuring {name!r} failed:\n{r.stderr[-3000:]}")
@@ -181,7 +160,7 @@ def main(argv:list|None=None):
         write_json(dict(kind='bench', created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
                         settings={**common, 'configs': CONFIGS}, hardware=hardware(), cpus=os.cpu_count(),
                         load_avg=[load, os.getloadavg()], git_revision=git_revision(), git_dirty=git_dirty(),
-                        rows=rows), Path(args.out))
+                        rows=rows), Path(args.out))  # records.new_record, once lesson 8 has it
         print(f'saved: {args.out}')
 
 if __name__ == '__main__': main()
