@@ -182,11 +182,11 @@ def _plain_progress(learn):
 
 def _learner(prof:'Profile', path:Path):
     "A seeded learner with a `RunLog` for `prof` on the images in `path`; progress bars only in a terminal"
-    from pets_fastai.profiles import seed_everything
+    from fastai.torch_core import set_seed
     from pets_fastai.data import pets_dls
     from pets_fastai.learner import pets_learner, WeightsUnavailableError
     from pets_fastai.records import RunLog
-    seed_everything(prof.seed)
+    set_seed(prof.seed)
     with expected(FileNotFoundError, ValueError): dls = pets_dls(prof, path)
     with expected(WeightsUnavailableError, ValueError): learn = pets_learner(dls, prof, cbs=RunLog())
     if not sys.stdout.isatty(): _plain_progress(learn)
@@ -360,7 +360,8 @@ def cmd_interpret(args:argparse.Namespace)->int:
     import matplotlib.pyplot as plt
     import numpy as np
     from fastai.interpret import ClassificationInterpretation
-    from pets_fastai.profiles import Profile, seed_everything
+    from fastai.torch_core import set_seed
+    from pets_fastai.profiles import Profile
     from pets_fastai.data import pets_dls
     from pets_fastai.records import load_record
     fn, learn = load_model(args.model, args.runs)
@@ -368,7 +369,7 @@ def cmd_interpret(args:argparse.Namespace)->int:
     prof, path = Profile(**rec['settings']), Path(rec['data']['path'])
     if not path.is_dir(): raise CLIError(f"{path}, the data {fn} trained on, is not there any more: restore it to see "
                                          "the model's mistakes on its validation set.")
-    seed_everything(prof.seed)
+    set_seed(prof.seed)
     valid = pets_dls(prof, path).valid_ds.items
     with learn.no_bar():
         interp = ClassificationInterpretation.from_learner(learn, dl=learn.dls.test_dl(valid, with_labels=True))

@@ -22,7 +22,8 @@ from fastai.learner import Learner
 from fastai.metrics import error_rate
 from fastai.callback.schedule import valley
 
-from .profiles import Profile, get_profile, seed_everything
+from fastai.torch_core import set_seed
+from .profiles import Profile, get_profile
 from .data import pets_dls, get_pets
 from .learner import pets_learner
 from .records import RunLog, run_record, load_records
@@ -94,7 +95,7 @@ def train_recipe(prof:Profile|None=None, # the profile: data, backbone, batch si
         xa, ya = body_features(learn, dls.train.new(shuffle=False, drop_last=False), views - 1)
         x_train, y_train = torch.cat([x_train, xa]), torch.cat([y_train, ya])
     lap('features_s')
-    seed_everything(prof.seed)
+    set_seed(prof.seed)
     hlearn = head_learner(learn, feature_dls(x_train, y_train, x_valid, y_valid, prof.bs, dls.vocab), cbs=RunLog())
     with hlearn.no_bar(), hlearn.no_logging():
         if lr is None: lr = float(hlearn.lr_find(suggest_funcs=(valley,), show_plot=False).valley)

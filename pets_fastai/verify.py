@@ -24,7 +24,7 @@ from fastai.callback.core import CancelFitException
 from fastai.callback.tracker import TrackerCallback
 
 from .data import pat, pets_images
-from .profiles import default_device
+from fastai.torch_core import default_device
 
 # %% ../nbs/07_verify.ipynb #58abd767
 _MAGIC = ((b'\xff\xd8\xff', 'JPEG'), (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'GIF87a', 'GIF'), (b'GIF89a', 'GIF'),
