@@ -14,4 +14,8 @@ Modules:
 - `pets_fastai.transfer`: What `fine_tune` does step by step, what freezing freezes, the one-cycle schedule, unfreezing by hand and discriminative learning rates, and the three routes compared.
 - `pets_fastai.verify`: Scan a photo folder before training and report every file that would crash, mislabel or surprise, and why."""
 
+import warnings
+# fastai 2.8's layers.py calls torch.jit.script at import, which torch 2.10+ deprecates; no lesson is about it.
+warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+
 __version__ = "0.1.0"

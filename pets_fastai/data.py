@@ -25,7 +25,8 @@ from fastai.data.all import (DataBlock, CategoryBlock, RandomSplitter, RegexLabe
                              get_image_files, untar_data, URLs, L)
 from fastai.vision.all import ImageBlock, Resize, aug_transforms
 
-from .profiles import Profile, get_profile, default_num_workers, seed_everything
+from fastai.torch_core import set_seed
+from .profiles import Profile, get_profile, default_num_workers
 
 # %% ../nbs/01_data.ipynb #24de493c
 BREEDS = ('Abyssinian', 'Bengal', 'Birman', 'Bombay', 'British_Shorthair', 'Egyptian_Mau', 'Maine_Coon',
@@ -505,5 +506,5 @@ def pets_dls(prof:Profile,          # sizes, batch size and seed
     path = Path(path) if path else get_pets(prof)
     if cache: path = presized(path, prof.item_sz)
     kwargs.setdefault('num_workers', default_num_workers())
-    seed_everything(prof.seed)  # each DataLoader draws its shuffling generator from the global state
+    set_seed(prof.seed)  # each DataLoader draws its shuffling generator from the global state
     return pets_block(prof, valid_pct=valid_pct).dataloaders(path, bs=prof.bs, **kwargs)

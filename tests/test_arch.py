@@ -1,5 +1,4 @@
 "Tests of pets_fastai.arch that need no training data: weights metadata, FLOP counts, memory, callbacks, mixed precision."
-import warnings
 from dataclasses import replace
 
 import matplotlib
@@ -9,19 +8,14 @@ import pytest
 import torch
 import torchvision
 from torch import nn
-from fastai.vision.all import DataLoaders, Learner, CrossEntropyLossFlat
+from fastai.callback.hook import total_params
 
-from pets_fastai.arch import (RESNETS, ARCH_PLANS, ComparePlan, imagenet_weights, resnet_weights, n_params, forward_flops,
-                              memory_kind, reset_peak_memory, peak_memory, CostCB, mixed_precision, native_bf16,
-                              bf16_forward, plot_error_time, compare_archs, plan_dls, subset_dls)
+from pets_fastai.arch import (RESNETS, ARCH_PLANS, ComparePlan, imagenet_weights, forward_flops, memory_kind,
+                              reset_peak_memory, peak_memory, CostCB, native_bf16, bf16_forward, plot_error_time,
+                              compare_archs, plan_dls, subset_dls)
+from pets_fastai.learner import resnet_weights
 from pets_fastai.profiles import get_profile
-
-
-def tiny_learner(n=24, bs=8, **kwargs):
-    "A linear classifier on random 2-feature data, on the CPU"
-    x, y = torch.randn(n, 2), torch.randint(0, 2, (n,))
-    dls = DataLoaders.from_dsets(list(zip(x, y)), list(zip(x[:8], y[:8])), bs=bs, device='cpu')
-    return Learner(dls, nn.Linear(2, 2), loss_func=CrossEntropyLossFlat(), **kwargs)
+from helpers import linear_learner
 
 
 def test_default_weights_are_v2_for_deep_resnets():
@@ -44,7 +38,7 @@ def test_resnet_weights():
 def test_params_and_flops_match_torchvision(name):
     w = torchvision.models.get_model_weights(name).IMAGENET1K_V1
     with torch.device('meta'): model = torchvision.models.get_model(name)
-    assert n_params(model) == w.meta['num_params']
+    assert total_params(model)[0] == w.meta['num_params']
     assert abs(forward_flops(model, 224) / 2e9 - w.meta['_ops']) < 1e-3  # torchvision counts multiply-adds
     assert model.fc.weight.device.type == 'meta'  # forward_flops works on a copy
 
@@ -69,7 +63,7 @@ def test_peak_memory_resets():
 
 def test_cost_callback_counts_images_and_time():
     cb = CostCB()
-    learn = tiny_learner(cbs=cb)
+    learn = linear_learner(cbs=cb)
     with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-2)
     assert cb.n_imgs == 2 * 24 and len(cb.epoch_s) == len(cb.train_s) == 2
     assert cb.shape == (8, 2) and cb.pred_dtype == torch.float32
@@ -77,25 +71,10 @@ def test_cost_callback_counts_images_and_time():
 
 
 def test_subset_dls():
-    dls = tiny_learner().dls
+    dls = linear_learner().dls
     small = subset_dls(dls, n_train=16, n_valid=4)
     assert (len(small.train), len(small.valid), len(dls.train)) == (2, 1, 3)
     with pytest.raises(ValueError, match='n_train=4 is less than one batch .bs=8.'): subset_dls(dls, n_train=4)
-
-
-def test_mixed_precision_on_cpu_warns_and_changes_nothing():
-    learn = tiny_learner()
-    n_cbs = len(learn.cbs)
-    with pytest.warns(UserWarning, match='Mixed precision skipped: this learner trains on cpu'):
-        assert mixed_precision(learn) is learn
-    assert len(learn.cbs) == n_cbs
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
-def test_mixed_precision_on_cuda_adds_the_callback():
-    learn = tiny_learner()
-    learn.dls.to('cuda')
-    assert 'MixedPrecision' in [type(c).__name__ for c in mixed_precision(learn).cbs]
 
 
 def test_bf16_forward_is_close_to_fp32():
@@ -122,7 +101,7 @@ def test_plans_are_consistent():
 def test_compare_archs_on_generated_data():
     prof = get_profile('smoke')
     plan = ComparePlan(('xresnet_tiny',), epochs=1, lr=1e-2, bs=8, n_train=16, n_valid=8)
-    res = compare_archs(plan_dls(prof, plan), plan)
+    res = compare_archs(plan_dls(prof, plan), prof, plan)
     r = res.loc['xresnet_tiny']
     assert (r.n_train, r.sz, r.epochs, r.precision, r.weights) == (16, prof.sz, 1, 'float32', 'none (from scratch)')
     assert 1 < r.params_m < 2 and r.gflops > 0 and r.img_per_s > 0 and r.peak_mem_gb > 0

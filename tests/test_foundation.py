@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from pets_fastai.profiles import get_profile
+from pets_fastai.profiles import get_profile, short_path
 from pets_fastai.data import (BREEDS, species, make_pets, breed_labeller, get_pet_images, untar_pets,
                               PetsDownloadError, pets_dls)
-from pets_fastai.learner import pets_learner, efficientnet_lite0, WeightsUnavailableError
+from pets_fastai.learner import pets_learner, efficientnet_lite, WeightsUnavailableError
 
 SAMPLE = Path(os.environ.get('PETS_PATH') or Path(__file__).parents[2]/'shared/data/oxford-iiit-pet-sample')
 
@@ -70,12 +70,29 @@ def test_missing_weights_message(tmp_path, monkeypatch):
     dls = pets_dls(prof, make_pets(tmp_path/'pets', n_per_breed=2, max_side=300))
     with pytest.raises(WeightsUnavailableError, match=r'resnet34-.*\.pth') as e:
         pets_learner(dls, get_profile('full'))
-    assert str(tmp_path/'torch'/'hub'/'checkpoints') in str(e.value)
+    assert short_path(tmp_path/'torch'/'hub'/'checkpoints') in str(e.value)
+    with pytest.raises(WeightsUnavailableError, match=r'IMAGENET1K_V1.*resnet18-f37072fd\.pth'):
+        pets_learner(dls, prof, arch='resnet18', pretrained=True, weights='IMAGENET1K_V1')
+
+def test_learner_options_and_speed_defaults(tmp_path):
+    "One builder: the profile's defaults, or arch/pretrained/seed given; channels-last on the CPU, fp16 on CUDA"
+    prof = get_profile('smoke', n_per_breed=2, max_side=300)
+    dls = pets_dls(prof, make_pets(tmp_path/'pets', n_per_breed=2, max_side=300))
+    head = lambda l: torch.cat([p.detach().flatten() for p in l.model[1].parameters()])
+    a, b, c = pets_learner(dls, prof), pets_learner(dls, prof), pets_learner(dls, prof, seed=prof.seed + 1)
+    assert torch.equal(head(a), head(b)) and not torch.equal(head(a), head(c))
+    names = [type(cb).__name__ for cb in a.cbs]
+    assert ('ChannelsLast' in names, 'MixedPrecision' in names) == (dls.device.type == 'cpu', dls.device.type == 'cuda')
+    assert a.metrics[0].name == 'error_rate' and not a.pretrained
+    with pytest.raises(ValueError, match='use one of resnet18'): pets_learner(dls, prof, arch='resnet9')
+    with pytest.raises(ValueError, match="no ImageNet weights 'IMAGENET1K_V3'"):
+        pets_learner(dls, prof, arch='resnet18', pretrained=True, weights='IMAGENET1K_V3')
 
 @pytest.mark.skipif(not (SAMPLE/'images').is_dir(), reason='needs the real Oxford-IIIT Pet sample (PETS_PATH)')
-def test_packaged_weights_recognise_real_pets():
-    "The offline EfficientNet-Lite0 weights put real cat photos in ImageNet's cat classes and dogs in its dog classes"
-    model = efficientnet_lite0().eval()
+@pytest.mark.parametrize('n', [0, 1, 2])
+def test_packaged_weights_recognise_real_pets(n):
+    "The offline EfficientNet-Lite weights put real cat photos in ImageNet's cat classes and dogs in its dog classes"
+    model = efficientnet_lite(n).eval()
     fns = sorted((SAMPLE/'images').glob('Bengal_*.jpg'))[:8] + sorted((SAMPLE/'images').glob('beagle_*.jpg'))[:8]
     x = torch.stack([torch.from_numpy(np.asarray(Image.open(f).convert('RGB').resize((224, 224)), dtype=np.float32))
                      .permute(2, 0, 1) / 255 for f in fns])

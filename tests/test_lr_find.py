@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 from fastai.vision.all import Learner, DataLoaders, CrossEntropyLossFlat, minimum, steep, valley, slide
 
 from pets_fastai.lr_find import find_lr, preserved, reseed, LRFinderResult
+from helpers import conv_learner
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -16,20 +17,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def tiny_learner(seed=0, n=160, bs=16):
-    "A small conv net with batch norm, learning 4 classes of 3×8×8 random images from their channel means"
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 3, 8, 8, generator=g)
-    x[:, 0] += torch.arange(n).remainder(4)[:, None, None] * 0.5
-    y = torch.arange(n).remainder(4)
-    items = list(zip(x, y))
-    dls = DataLoaders.from_dsets(items[:128], items[128:], bs=bs, device='cpu')
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.1), nn.Linear(8, 4))
-    return Learner(dls, model, loss_func=CrossEntropyLossFlat())
 
 
 def tensors(learn):
@@ -46,7 +33,7 @@ def assert_same(a, b):
 
 
 def test_restores_weights_buffers_and_optimiser():
-    learn = tiny_learner()
+    learn = conv_learner()
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)  # gives Adam moving averages and BN statistics
     model, grads, opt = [[t.clone() for t in ts] for ts in tensors(learn)]
     hypers = [dict(h) for h in learn.opt.hypers]
@@ -63,7 +50,7 @@ def test_restores_weights_buffers_and_optimiser():
 
 
 def test_creates_missing_optimiser():
-    learn = tiny_learner()
+    learn = conv_learner()
     assert learn.opt is None
     model = [v.clone() for v in learn.model.state_dict().values()]
     find_lr(learn, end_lr=1e4, num_it=60)
@@ -74,7 +61,7 @@ def test_creates_missing_optimiser():
 
 
 def test_restores_after_an_error():
-    learn = tiny_learner()
+    learn = conv_learner()
     learn.create_opt()
     model = [v.clone() for v in learn.model.state_dict().values()]
     with pytest.raises(ZeroDivisionError), preserved(learn):
@@ -84,7 +71,7 @@ def test_restores_after_an_error():
 
 
 def test_schedule_and_smoothing():
-    learn = tiny_learner()
+    learn = conv_learner()
     res = find_lr(learn, start_lr=1e-6, end_lr=1e-2, num_it=40, stop_div=None)
     assert len(res.lrs) == 40 and not res.diverged
     assert res.lrs[0] == 1e-6
@@ -99,7 +86,7 @@ def test_schedule_and_smoothing():
 
 
 def test_stops_when_loss_diverges():
-    res = find_lr(tiny_learner(), end_lr=1e4, num_it=60)
+    res = find_lr(conv_learner(), end_lr=1e4, num_it=60)
     assert res.diverged and len(res.lrs) < 60
     assert res.losses[-1] > 4*min(res.losses)
     assert all(l <= 4*min(res.losses[:i+1]) for i, l in enumerate(res.losses[:-1]))
@@ -107,12 +94,12 @@ def test_stops_when_loss_diverges():
 
 def test_too_short_a_curve_says_what_to_do():
     with pytest.raises(ValueError, match='Lower start_lr or raise num_it'):
-        find_lr(tiny_learner(), num_it=20)
+        find_lr(conv_learner(), num_it=20)
 
 
 def test_agrees_with_fastai():
     "Same learner, same seed: the curves agree to float32 rounding, and so do all four suggestions"
-    learn = tiny_learner()
+    learn = conv_learner()
     reseed(learn.dls, 42)
     ours = find_lr(learn, end_lr=1e3, num_it=60)
     reseed(learn.dls, 42)

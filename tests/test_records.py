@@ -5,8 +5,9 @@ from io import StringIO
 
 import pytest
 
-from pets_fastai.records import (BOOK_RESULTS, new_run_dir, write_json, save_record, load_record, load_records,
-                                 results_table)
+from pets_fastai.profiles import get_profile
+from pets_fastai.records import (BOOK_RESULTS, new_run_dir, atomic_write, write_json, new_record, save_record, load_record,
+                                 load_records, results_table)
 from pets_fastai.cli import main
 
 def fake_record(experiment:str, created:str, error_rate:float, kind:str='train')->dict:
@@ -27,6 +28,25 @@ def test_write_json_is_atomic_and_never_overwrites(tmp_path):
     with pytest.raises(TypeError): write_json({'a': {1, 2}}, tmp_path/'bad.json')  # a set is not JSON
     assert json.loads(fn.read_text()) == {'a': 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ['r.json']  # no half-written file, no temporary left
+    write_json({'a': 3}, fn, overwrite=True)
+    assert json.loads(fn.read_text()) == {'a': 3}
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    fn = atomic_write(tmp_path/'m.bin', lambda f: f.write(b'old'))
+    def crash(f):
+        f.write(b'new, half')
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): atomic_write(fn, crash, overwrite=True)
+    assert fn.read_bytes() == b'old' and [p.name for p in tmp_path.iterdir()] == ['m.bin']
+
+def test_new_record_common_fields(tmp_path):
+    prof = get_profile('smoke')
+    rec = new_record('lr_find', prof, tmp_path, suggestion=1e-3)
+    assert (rec['kind'], rec['profile'], rec['arch'], rec['weights'], rec['suggestion']) == ('lr_find', 'smoke', 'xresnet_tiny', None, 1e-3)
+    assert rec['data'] == dict(path=str(tmp_path.resolve()), source='generated', generated=False)
+    assert rec['settings']['seed'] == prof.seed and rec['hardware'].startswith(('CPU: ', 'GPU: '))
+    assert set(rec['versions']) == {'python', 'torch', 'torchvision', 'fastai', 'fastcore', 'timm', 'pets_fastai'}
+    assert json.loads(json.dumps(rec)) == rec
 
 def test_load_records_sorts_and_filters(tmp_path):
     for exp, created, kind in [('b', '2026-01-02T00:00:00+00:00', 'train'), ('a', '2026-01-01T00:00:00+00:00', 'train'),

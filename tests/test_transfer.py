@@ -5,27 +5,16 @@ import torch
 from torch import nn
 from fastai.vision.all import Learner, DataLoaders, DataLoader, accuracy, params
 
-from pets_fastai.profiles import seed_everything
+from fastai.torch_core import set_seed
 from pets_fastai.transfer import our_fine_tune, param_counts, GroupHypers
+from helpers import grouped_learner
 
 SEED = 3
 
-def tiny_learner(seed:int=SEED)->Learner:
-    "A 3-group learner on 96 random points: body with batch norm and dropout, a new head"
-    seed_everything(seed)
-    x = torch.randn(96, 8)
-    ds = list(zip(x, (x[:, 0] + x[:, 1] > 0).long()))
-    dls = DataLoaders(DataLoader(ds[:64], bs=16, shuffle=True, drop_last=True), DataLoader(ds[64:], bs=16))
-    body = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU())
-    model = nn.Sequential(body, nn.Sequential(nn.Dropout(0.3), nn.Linear(16, 2)))
-    split = lambda m: [params(m[0][:2]), params(m[0][2:]), params(m[1])]
-    return Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy, splitter=split,
-                   cbs=GroupHypers())
-
 def trained(train, seed:int=SEED)->Learner:
-    "A fresh `tiny_learner` after `train(learn)`, seeded right before it"
-    learn = tiny_learner(seed)
-    seed_everything(seed)
+    "A fresh `grouped_learner` after `train(learn)`, seeded right before it"
+    learn = grouped_learner(seed, cbs=GroupHypers())
+    set_seed(seed)
     with learn.no_bar(), learn.no_logging(): train(learn)
     return learn
 
@@ -65,7 +54,7 @@ def test_a_different_seed_changes_the_weights():
     assert not same_weights(trained(lambda l: l.fine_tune(2, 1e-2)), trained(lambda l: l.fine_tune(2, 1e-2), seed=4))
 
 def test_freeze_keeps_batch_norm_trainable():
-    learn = tiny_learner()
+    learn = grouped_learner(cbs=GroupHypers())
     counts = param_counts(learn)
     assert counts['trainable'].tolist() == [176, 272, 34]
     learn.freeze()
@@ -76,7 +65,7 @@ def test_freeze_keeps_batch_norm_trainable():
     assert (param_counts(learn)['trainable'] == param_counts(learn)['parameters']).all()
 
 def test_frozen_batch_norm_params_change_and_other_body_params_do_not():
-    learn = tiny_learner()
+    learn = grouped_learner(cbs=GroupHypers())
     before = {k: v.clone() for k, v in learn.model.state_dict().items()}
     learn.freeze()
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-2)
@@ -86,7 +75,7 @@ def test_frozen_batch_norm_params_change_and_other_body_params_do_not():
                        '1.1.weight', '1.1.bias'}
 
 def test_discriminative_rates_per_group():
-    learn = tiny_learner()
+    learn = grouped_learner(cbs=GroupHypers())
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, lr_max=slice(1e-6, 1e-4))
     lrs = learn.group_hypers.lrs[-1]
     assert lrs.shape == (2 * 4, 3)  # 4 batches an epoch, 3 groups

@@ -4,10 +4,10 @@ Runs `ARCH_PLANS['gpu']` from `pets_fastai.arch` on the Oxford-IIIT Pet photos i
 the five resnets from scratch (a GPU machine without internet has no resnet weights) and EfficientNet-Lite0 from its
 packaged ImageNet weights, each for the same number of epochs; then resnet50 once more in float32, to measure what
 mixed precision saves (cuDNN may still use TF32 for float32 convolutions; the record says whether). Prints the
-table, the ImageNet weights torchvision offers, and a JSON record of the run; with --out, also writes arch_gpu.json
-and arch_gpu.png there. A few minutes on one modern GPU.
+table, the ImageNet weights torchvision offers, and a JSON record of the run (`pets_fastai.records.new_record`); with
+--out, also writes arch_gpu.json (never over an existing one) and arch_gpu.png there. A few minutes on one modern GPU.
 
-    PETS_PATH=/path/to/oxford-iiit-pet-sample python tools/gpu_check_arch.py --out results/
+    PETS_PATH=/path/to/oxford-iiit-pet-sample python tools/experiments/gpu_check_arch.py --out results/
 """
 import argparse, json, os, sys, time
 from dataclasses import asdict, replace
@@ -31,6 +31,7 @@ def main():
     import pandas as pd
     import torch
     from pets_fastai.profiles import get_profile, run_info
+    from pets_fastai.records import new_record, write_json
     from pets_fastai.arch import ARCH_PLANS, plan_dls, compare_archs, arch_run, imagenet_weights, plot_error_time
 
     if not torch.cuda.is_available() and not args.allow_cpu:
@@ -47,9 +48,9 @@ def main():
         archs = tuple(args.archs.split(','))
         plan = replace(plan, archs=archs, pretrained=tuple(a for a in plan.pretrained if a in archs))
     dls = plan_dls(prof, plan)
-    res = compare_archs(dls, plan, seed=prof.seed)
+    res = compare_archs(dls, prof, plan)
     if not args.no_fp32 and 'resnet50' in plan.archs:
-        fp32 = arch_run(dls, 'resnet50', replace(plan, fp16=False), seed=prof.seed)
+        fp32 = arch_run(dls, prof, 'resnet50', replace(plan, fp16=False))
         res = pd.concat([res, pd.DataFrame([fp32]).set_index('arch').rename(index={'resnet50': 'resnet50 fp32'})])
     wall_s = time.time() - start
 
@@ -65,16 +66,16 @@ def main():
         print(f'\nresnet50 training throughput, mixed precision over float32: {speedup:.2f}x')
     elif 'resnet50 fp32' in res.index:
         print(f'\nNo mixed precision on {dls.device.type}: both resnet50 runs computed in float32, so no speed-up to report.')
-    record = dict(check='arch', run_info=dict(run_info(prof)), plan=asdict(plan), data=os.environ['PETS_PATH'],
-                  cudnn_tf32=torch.backends.cudnn.allow_tf32,
-                  n_train=int(res.n_train.iloc[0]), n_valid=dls.valid.n, wall_s=round(wall_s, 1),
-                  fp16_speedup_resnet50=speedup, rows=json.loads(res.reset_index().to_json(orient='records')))
+    record = new_record('arch_gpu', prof, os.environ['PETS_PATH'], plan=asdict(plan),
+                        cudnn_tf32=torch.backends.cudnn.allow_tf32, n_train=int(res.n_train.iloc[0]), n_valid=dls.valid.n,
+                        wall_s=round(wall_s, 1), fp16_speedup_resnet50=speedup,
+                        rows=json.loads(res.reset_index().to_json(orient='records')))
     print('\nresults record:')
     print(json.dumps(record, indent=1, default=str))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out/'arch_gpu.json').write_text(json.dumps(record, indent=1, default=str))
+        write_json(json.loads(json.dumps(record, default=str)), out/'arch_gpu.json')
         fig = plot_error_time(res, f'{dls.device.type}: {plan.epochs} epochs, {res.n_train.iloc[0]} photos at {res.sz.iloc[0]} px')
         fig.savefig(out/'arch_gpu.png', dpi=120, bbox_inches='tight')
         print(f'wrote {out/"arch_gpu.json"} and {out/"arch_gpu.png"}')
