@@ -8,8 +8,8 @@ Docs: https://pets-fastai.github.io/pets_fastai/cli.html.md"""
 
 # %% auto #0
 __all__ = ['EXIT_CODES', 'COMPARE_ARCHS', 'COMMANDS', 'lr_arg', 'positive_int', 'parser', 'resolve_profile', 'resolve_data',
-           'describe_data', 'cmd_train', 'cmd_lr_find', 'cmd_predict', 'cmd_interpret', 'cmd_verify', 'cmd_compare',
-           'main']
+           'describe_data', 'cmd_train', 'cmd_lr_find', 'cmd_predict', 'cmd_interpret', 'cmd_verify', 'cmd_export',
+           'cmd_compare', 'main']
 
 # %% ../nbs/12_cli.ipynb #fd22f354
 import argparse, json, os, sys, warnings
@@ -108,6 +108,9 @@ def parser()->argparse.ArgumentParser:
     vf = add('verify', 'report every photo in a folder that training would skip, or treat specially, and why')
     vf.add_argument('folder', type=Path, metavar='FOLDER', help='the photos, or the folder holding their images/ folder')
     vf.add_argument('--report', type=Path, metavar='FILE', help='also save the report as JSON to a new file')
+    ex = add('export', "write model.onnx and model.json beside a run's model.pkl, for lesson 11's browser page")
+    ex.add_argument('run', type=Path, metavar='RUN', help='a run folder that `train` made, or its model.pkl')
+    ex.add_argument('--onnx', action='store_true', required=True, help='export to ONNX, the one format offered')
     cp = add('compare', 'train several backbones with the same data, schedule and seed; print a table', (data, schedule))
     cp.add_argument('--archs', type=lambda s: s.split(','), metavar='A,B,…', help='backbones (default: three that suit the profile)')
     return p
@@ -121,7 +124,7 @@ def resolve_profile(args:argparse.Namespace):
     from pets_fastai.learner import ARCHS
     over = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k, None) is not None}
     if isinstance(getattr(args, 'lr', None), float): over['lr'] = args.lr
-    prof = get_profile(args.profile, **over)
+    prof = get_profile(args.profile, data=args.data, **over)
     if prof.arch not in ARCHS: args.subparser.error(f"--arch {prof.arch!r} is unknown: use one of {', '.join(ARCHS)}.")
     if prof.arch == 'xresnet_tiny' and args.pretrained is None: prof = replace(prof, pretrained=False)
     if args.data: prof = replace(prof, source='folder')
@@ -242,6 +245,14 @@ def cmd_verify(args:argparse.Namespace)->int:
     if args.report: print(f"report: {_api().records.write_json(report.to_dict(), args.report)}")
     return 1 if report.problems else 0
 
+# %% ../nbs/12_cli.ipynb #cli-export
+def cmd_export(args:argparse.Namespace)->int:
+    "`pets-fastai export RUN --onnx`: model.onnx and model.json beside the run's model.pkl"
+    from pets_fastai.deploy import export_onnx  # imported when a command runs, as `_api` says
+    onnx_fn, json_fn = export_onnx(args.run)
+    print(f"onnx: {_home(onnx_fn)}\nspec: {_home(json_fn)}")
+    return 0
+
 # %% ../nbs/12_cli.ipynb #e78bacb6
 COMPARE_ARCHS = {'smoke': ('xresnet_tiny', 'resnet18', 'resnet34'),
                  'sample': ('efficientnet_lite0', 'resnet18', 'resnet34'),
@@ -267,7 +278,7 @@ def _expected()->tuple:
             WeightsUnavailableError)
 
 COMMANDS = {'train': cmd_train, 'lr-find': cmd_lr_find, 'predict': cmd_predict, 'interpret': cmd_interpret,
-            'compare': cmd_compare, 'verify': cmd_verify}
+            'compare': cmd_compare, 'verify': cmd_verify, 'export': cmd_export}
 
 def main(argv:list[str]|None=None # arguments; default: the command line's
         )->int:                   # exit code: see `EXIT_CODES`

@@ -61,8 +61,8 @@ def atomic_write(fn:Path|str,          # the file to create
             write(f)
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, fn)
-    except BaseException:
-        os.unlink(tmp)
+    except BaseException:  # Ctrl-C may come just after `os.replace`, when the temporary file is gone already
+        Path(tmp).unlink(missing_ok=True)
         raise
     return fn
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from helpers import assert_clean_failure, cli
 
-COMMANDS = ('train', 'lr-find', 'predict', 'interpret', 'compare', 'verify')
+COMMANDS = ('train', 'lr-find', 'predict', 'interpret', 'compare', 'verify', 'export')
 TINY = ('--n-per-breed', '4', '--epochs', '1')  # 148 generated pictures, 1 frozen + 1 unfrozen epoch
 
 @pytest.mark.parametrize('cmd', ('',) + COMMANDS)
@@ -116,3 +116,13 @@ def test_verify_missing_folder_exits_1(tmp_path, capsys):
     assert main(['verify', str(tmp_path/'nope')]) == 1
     err = capsys.readouterr().err
     assert 'does not exist' in err and 'Traceback' not in err
+
+def test_export_onnx_beside_the_model_once(trained):
+    "`export RUN --onnx` writes model.onnx and model.json beside model.pkl, and refuses to write over them"
+    runs, _, _ = trained
+    (run_dir,) = runs.iterdir()
+    r = cli('export', run_dir, '--onnx')
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (run_dir/'model.onnx').stat().st_size > 0 and json.loads((run_dir/'model.json').read_text())['vocab']
+    assert_clean_failure(cli('export', run_dir, '--onnx'), 1, 'model.onnx')
+    assert_clean_failure(cli('export', run_dir/'nothing-here', '--onnx'), 1, 'nothing-here')
