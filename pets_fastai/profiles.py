@@ -162,8 +162,10 @@ def run_info(prof:Profile, # the profile the run used
 # %% ../nbs/00_profiles.ipynb #add182cd
 def short_path(p:Path|str, # the path to show
               )->str:
-    "`p` relative to the working folder if inside it, else with `~` for the home folder if inside that"
-    p = Path(p).expanduser().absolute()
-    if p.is_relative_to(Path.cwd()): return str(p.relative_to(Path.cwd()))
+    "`p` relative to the working folder if inside it or a folder beside it (`../shared`), else with `~` if under home"
+    p, cwd = Path(p).expanduser().absolute(), Path.cwd()
+    if p.is_relative_to(cwd): return str(p.relative_to(cwd))
     if p.is_relative_to(Path.home()): return str('~'/p.relative_to(Path.home()))
+    rel = os.path.relpath(p, cwd)  # near the checkout, as a reader's own relative path; never up to /
+    if os.path.commonpath([p, cwd]) != p.anchor and rel.split(os.sep).count('..') <= 2: return rel
     return str(p)

@@ -51,6 +51,7 @@ def install_src(proj:dict)->str:
         "    pip = [sys.executable, '-m', 'pip', 'install', '-q', '-c', '/tmp/colab-torch.txt']",
         f"    subprocess.run(pip + ['--no-deps', '{proj['name']} @ git+https://github.com/{slug}'], check=True)",
         f"    subprocess.run(pip + {lacks!r}, check=True)" if lacks else '    pass',
+        "import pets_fastai  # before fastai: it filters a torch warning that fastai's import raises, which no lesson is about",
     ])
 
 def _src(cell:dict)->str: return ''.join(cell['source'])
