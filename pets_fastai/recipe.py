@@ -187,6 +187,7 @@ def train_recipe(prof:Profile|None=None, # the profile: data, backbone, batch si
     set_seed(prof.seed)
     learn.model[1] = nn.Sequential(*learn.model[1][:2], fit_head(torch.cat(list(feats.values())), y.repeat(len(feats)),
                                                                  len(dls.vocab), head, **head_kw))
+    learn.opt = None  # it was made for the replaced head's parameters; fastai makes a new one when one is needed
     lap('head_s')
     final = cv_error(feats, y, list(feats), folds, prof.seed, head=head, **head_kw)
     lap('cv_s')

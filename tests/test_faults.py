@@ -92,7 +92,7 @@ def test_training_commands_skip_bad_photos(data, tmp_path, monkeypatch, cmd, arg
         import pets_fastai.recipe
         monkeypatch.setitem(pets_fastai.recipe.RECIPE, 'sz', 32)
         monkeypatch.setitem(pets_fastai.recipe.RECIPE, 'item_sz', 48)
-        monkeypatch.setitem(pets_fastai.recipe.RECIPE, 'views', 1)
+        monkeypatch.setitem(pets_fastai.recipe.RECIPE, 'flip', False)
         monkeypatch.setitem(pets_fastai.recipe.RECIPE, 'epochs', 2)
     rc, out, err = run(cmd, *args, '--data', data[0], '--runs', tmp_path/'runs', faults=len(BAD))
     assert rc == 0, err[-2000:]
