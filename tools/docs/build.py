@@ -138,6 +138,7 @@ def build(nbs:Path=ROOT/'nbs', out:Path=ROOT/'_site', work:Path=ROOT, runs:Path=
     proc, tmp = work/'_proc', work/'_docs'
     for d in (proc, tmp): shutil.rmtree(d, ignore_errors=True)
     shutil.copytree(nbs, proc, ignore=lambda d, fs: [f for f in fs if f.startswith(('.', '_')) or f.endswith(('.ipynb', '.txt'))])
+    shutil.copytree(ROOT/'docs'/'_static', proc/'_static')  # images the cells point at, such as the Colab badge
     prepared = {fn: prepare(fn, names) for fn in fns}
     lessons = [f'{int(fn.stem[:2])}. {nb.cells[0].source.splitlines()[0][2:]} <{names[fn.stem]}>' for fn, nb in prepared.items() if fn.stem != 'index']
     has_try = (ROOT/'docs'/'try.md').exists() and (ROOT/'tools'/'docs'/'try_assets.py').exists()
