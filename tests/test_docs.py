@@ -54,7 +54,7 @@ def test_prepare_shows_docs_and_hides_directives(tmp_path):
     i = srcs.index('def get_profile(name=None): pass')
     doc = nb.cells[i+1]  # nbdev's add_show_docs, rendered by show_doc from the module itself
     assert doc.cell_type == 'markdown' and doc.source.startswith('<a id="get_profile"></a>')
-    assert 'def get_profile(\n    name:str | None=None, # a profile name; defaults to `$PETS_PROFILE`' in doc.source and '#LNone' not in doc.source
+    assert 'def get_profile(\n    name:str | None=None, # a profile name; default: `$PETS_PROFILE`, else the rule above' in doc.source and '#LNone' not in doc.source
     assert [c.metadata.get('tags') for c in nb.cells if c.source == 'shown_output()'] == [['remove-input']]
     assert srcs[-1] == 'See [the data lesson](data.ipynb#labels).'
 
@@ -113,7 +113,7 @@ def test_nbdev_doc_links_reach_their_show_doc(site):
         if page[:-5] not in built: continue
         assert f'id="{anchor}"' in (site/page).read_text(), f'{page} has no show_doc for {sym} (#{anchor})'
     text = html.unescape(re.sub(r'<[^>]+>', '', (site/'profiles.html').read_text()))
-    assert 'def get_profile(\n    name:str | None=None, # a profile name; defaults to `$PETS_PROFILE`' in text
+    assert 'def get_profile(\n    name:str | None=None, # a profile name; default: `$PETS_PROFILE`, else the rule above' in text
 
 def _serve(site:Path):
     class Quiet(SimpleHTTPRequestHandler):
