@@ -9,6 +9,7 @@ key `pets_fastai` records the profile, device, versions, `code_hash` of its code
 import argparse, datetime, hashlib, json, os, re, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from pets_fastai.records import atomic_write  # the project's one atomic writer
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY, PROFILE = 'pets_fastai', 'sample'
@@ -130,12 +131,7 @@ def publish(fn:Path, jobs:int=1)->float:
     if probs := output_problems(nb):
         raise OutputsError(f'{fn.name}: nothing was written, since its outputs hold what readers must not see; fix these '
                            'at their source (paths relative or with `~`, warnings filtered where they start):\n  ' + '\n  '.join(probs))
-    fd, tmp = tempfile.mkstemp(prefix=f'.{fn.name}.', dir=fn.parent)  # atomic: a reader never sees half a notebook
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f: f.write(nb2str(nb))
-        os.replace(tmp, fn)
-    finally:
-        if os.path.exists(tmp): os.unlink(tmp)
+    atomic_write(fn, lambda f: f.write(nb2str(nb).encode('utf-8')), overwrite=True)  # a reader never sees half a notebook
     return nb['metadata'][KEY]['seconds']
 
 def _publish(fn:Path, jobs:int)->tuple[Path, str|None, float]:
