@@ -3,12 +3,15 @@
 Modules:
 
 - `pets_fastai.arch`: resnet18 to resnet152 side by side, with parameters, FLOPs, time, memory and error all measured in one run; which ImageNet weights fastai really loads; and what mixed precision does on a GPU and on a CPU.
+- `pets_fastai.checkpoint`: Save everything a run depends on after every epoch, atomically, so that an interrupted run resumes to the very weights it would have reached.
 - `pets_fastai.cli`: `pets-fastai train`, `lr-find`, `predict`, `interpret`, `verify` and `compare`: thin commands over the run API, with exit codes that scripts can rely on.
-- `pets_fastai.data`: Get the Oxford-IIIT Pet photos (or generated stand-ins), label them with a regular expression, and resize them so augmentation loses as little as possible.
+- `pets_fastai.data`: Label the Oxford-IIIT Pet photos with a regular expression, leave out the files that cannot be read, and resize them so augmentation loses as little as possible.
 - `pets_fastai.deploy`: The trained classifier exported to ONNX, checked against PyTorch, and run in the reader's browser
+- `pets_fastai.images`: Check every file once before training, from its first bytes and a fast decode, and keep the answers in a cache, so that no epoch stops on a file a check could have caught.
 - `pets_fastai.learner`: Build a `vision_learner` on the profile's backbone, fine-tune it, and read its mistakes: confusion matrix, most-confused pairs, cat-versus-dog errors and top losses.
 - `pets_fastai.loss`: The loss a classifier trains on, written from scratch: activations to probabilities, a softmax that cannot overflow, cross-entropy checked against PyTorch, and entropy.
 - `pets_fastai.lr_find`: Too high a learning rate wrecks training; Leslie Smith's finder, written from scratch, finds a good one, and agrees with fastai's `lr_find`.
+- `pets_fastai.photos`: Generated stand-ins for tests, the Oxford-IIIT Pet archive through `untar_data` (checked, and cut to a few photos per breed on a CPU), or your own folder in `PETS_PATH`.
 - `pets_fastai.profiles`: Choose how big a run is with one environment variable, and say at the top of every lesson what ran.
 - `pets_fastai.recipe`: Freeze an ImageNet backbone, compute its features of every photo once, fit a head on them in seconds, and choose the settings by cross-validation: the `sample` profile's recipe and the ablation behind it.
 - `pets_fastai.records`: Save a JSON record of each training run in its own folder, read the records back, and lay our numbers beside the fastai book's.

@@ -136,22 +136,22 @@ def resolve_profile(args:argparse.Namespace):
 # %% ../nbs/12_cli.ipynb #946bdbb9
 def resolve_data(prof, data:Path|None=None)->Path:
     "The folder of images to train on: `data`, or `prof`'s own"
-    from pets_fastai.data import get_pets  # imported when a command runs, as `_api` says
+    from pets_fastai.photos import get_pets  # imported when a command runs, as `_api` says
     if data is None: return get_pets(prof)
     if not data.is_dir(): raise NotADirectoryError(f"--data {data}: no such folder; pass the folder that holds the pet photos.")
     return data
 
-def _home(p)->str:
+def _short(p)->str:
     "`p` with the home folder as `~` (the data lesson's rule)"
-    from pets_fastai.data import _home  # imported when a command runs, as `_api` says
-    return _home(p)
+    from pets_fastai.profiles import short_path  # imported when a command runs, as `_api` says
+    return short_path(p)
 
 def describe_data(path:Path)->str:
     "Where the images are and whether they are generated pictures or photos"
     if (Path(path)/'GENERATED.json').exists():
-        return (f"data: generated Pets-like pictures in {_home(path)}, NOT photos: this run checks that the code works and "
+        return (f"data: generated Pets-like pictures in {_short(path)}, NOT photos: this run checks that the code works and "
                 "says nothing about pets. Set PETS_PATH (or pass --data) to a folder of Oxford-IIIT Pet photos to train on real ones.")
-    shown = '$PETS_PATH' if os.environ.get('PETS_PATH') and Path(os.environ['PETS_PATH']) == Path(path) else _home(path)
+    shown = '$PETS_PATH' if os.environ.get('PETS_PATH') and Path(os.environ['PETS_PATH']) == Path(path) else _short(path)
     return f"data: photos in {shown}"
 
 # %% ../nbs/12_cli.ipynb #694f641d
@@ -165,7 +165,7 @@ def _trained(run_dir:Path, rec:dict)->int:
     if err is not None:
         print(f"error rate {err:.4f} on {rec['data']['n_valid']} validation images "
               f"({'generated pictures' if rec['data']['generated'] else 'photos'}, {rec['profile']} profile)")
-    print(f"model:  {_home(run_dir/'model.pkl')}\nrecord: {_home(run_dir/'record.json')}")
+    print(f"model:  {_short(run_dir/'model.pkl')}\nrecord: {_short(run_dir/'record.json')}")
     return 0
 
 # %% ../nbs/12_cli.ipynb #cdc3f2c9
@@ -196,7 +196,7 @@ def cmd_lr_find(args:argparse.Namespace)->int:
     print(describe_data(path))
     run_dir, rec = api.lr_find_run(prof, path, args.runs, args.num_it, _command_line(args))
     for k, v in rec['suggestions'].items(): print(f'{k:>8}: {api._lr_text(v)}')
-    print(f"plot:   {_home(run_dir/'lr_find.png')}\nrecord: {_home(run_dir/'record.json')}")
+    print(f"plot:   {_short(run_dir/'lr_find.png')}\nrecord: {_short(run_dir/'record.json')}")
     return 0
 
 # %% ../nbs/12_cli.ipynb #2c3163e4
@@ -217,7 +217,7 @@ def cmd_predict(args:argparse.Namespace)->int:
     if not answers: raise FileNotFoundError(f"No images in {', '.join(map(str, args.images))}: pass image files or folders of them.")
     if args.json: print(json.dumps(dict(model=str(fn), answers=answers), indent=2))
     else:
-        print(f'model: {_home(fn)}')
+        print(f'model: {_short(fn)}')
         for a in answers: _print_answer(a, True)
     return 0 if all(a['ok'] for a in answers) else 3
 
@@ -227,17 +227,17 @@ def cmd_interpret(args:argparse.Namespace)->int:
     api = _api()
     it = api.interpret_run(args.model or api.latest_run(args.runs), args.min_val)
     rec = 'none' if it['recorded'] is None else f"{it['recorded']:.4f}"
-    print(f"model: {_home(it['model'])}\nerror rate {it['error_rate']:.4f} on {it['n']} validation images (the record says {rec})")
+    print(f"model: {_short(it['model'])}\nerror rate {it['error_rate']:.4f} on {it['n']} validation images (the record says {rec})")
     print(f"most confused (actual, predicted, times), at least {args.min_val} times:")
     for a, p, n in it['pairs'][:20]: print(f'  {a:<28} {p:<28} {n}')
-    print(f"confusion matrix: {_home(it['png'])}")
+    print(f"confusion matrix: {_short(it['png'])}")
     return 0
 
 # %% ../nbs/12_cli.ipynb #247d3428
 def cmd_verify(args:argparse.Namespace)->int:
     "`pets-fastai verify`: every problem file in a folder with its reason; exit code 1 if any would be skipped"
     from pets_fastai.verify import scan_photos  # imported when a command runs, as `_api` says
-    from pets_fastai.data import BREEDS
+    from pets_fastai.photos import BREEDS
     if args.report and args.report.resolve().is_relative_to(args.folder.resolve()):
         raise ValueError(f"--report {args.report} is inside the folder being verified ({args.folder}): write it somewhere else.")
     report = scan_photos(args.folder, vocab=BREEDS)
@@ -250,7 +250,7 @@ def cmd_export(args:argparse.Namespace)->int:
     "`pets-fastai export RUN --onnx`: model.onnx and model.json beside the run's model.pkl"
     from pets_fastai.deploy import export_onnx  # imported when a command runs, as `_api` says
     onnx_fn, json_fn = export_onnx(args.run)
-    print(f"onnx: {_home(onnx_fn)}\nspec: {_home(json_fn)}")
+    print(f"onnx: {_short(onnx_fn)}\nspec: {_short(json_fn)}")
     return 0
 
 # %% ../nbs/12_cli.ipynb #e78bacb6
@@ -272,7 +272,7 @@ def cmd_compare(args:argparse.Namespace)->int:
 # %% ../nbs/12_cli.ipynb #e6e62998
 def _expected()->tuple:
     "The exception types that are a user's to fix: printed as one line, exit code 1"
-    from pets_fastai.data import PetsDownloadError  # imported when a command runs, as `_api` says
+    from pets_fastai.photos import PetsDownloadError  # imported when a command runs, as `_api` says
     from pets_fastai.learner import BatchTooLargeError, DeviceUnavailableError, WeightsUnavailableError
     return (_api().RunError, OSError, ValueError, PetsDownloadError, BatchTooLargeError, DeviceUnavailableError,
             WeightsUnavailableError)

@@ -12,7 +12,7 @@ Docs: https://pets-fastai.github.io/pets_fastai/deploy.html.md"""
 __all__ = ['preprocessing', 'crop_pixels', 'spec_tensor', 'ServedModel', 'export_onnx', 'onnx_probs', 'agreement']
 
 # %% ../nbs/11_deploy.ipynb #af80aa52
-import json, os, tempfile, warnings
+import json, os
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from PIL import Image
-from fastai.learner import Learner, load_learner
+from fastai.learner import Learner
 from fastai.data.transforms import IntToFloatTensor, Normalize, ToTensor
 from fastai.vision.augment import Resize, ResizeMethod, RandomResizedCropGPU, AffineCoordTfm
 
-from .data import species
+from .photos import species
+from .profiles import atomic_write
 from .records import load_record, write_json
+from .checkpoint import model_file
+from .run import load_run_model
 
 # %% ../nbs/11_deploy.ipynb #db3a122d
 def _resize_to(t)->int|None:
@@ -123,14 +126,6 @@ class ServedModel(nn.Module):
         return self.model((x - self.mean) / self.std).softmax(-1)
 
 # %% ../nbs/11_deploy.ipynb #aaeb5d0b
-def _model_file(model:Path|str)->Path:
-    "The `model.pkl` that `model` names: the file itself, or the run folder holding it"
-    fn = Path(model)
-    fn = fn/'model.pkl' if fn.is_dir() else fn
-    if not fn.is_file(): raise FileNotFoundError(f"No model at {fn}: pass a model.pkl that `pets-fastai train` saved, "
-                                                 "or its run folder.")
-    return fn
-
 def _measured_error(run_dir:Path)->dict|None:
     "The error the run's record measured for its final model, and how; None without a record"
     if not (run_dir/'record.json').exists(): return None
@@ -149,34 +144,25 @@ def export_onnx(model:Path|str,          # a model.pkl, or the run folder holdin
                 overwrite:bool=False,    # replace an earlier export there?
                )->tuple[Path, Path]:     # model.onnx and model.json
     "Export the learner in `model` to ONNX with the spec's in-model steps, and describe it in model.json"
-    fn = _model_file(model)
+    fn = model_file(model)
     dest = Path(dest) if dest else fn.parent
     onnx_fn, json_fn = dest/'model.onnx', dest/'model.json'
     if not overwrite and (onnx_fn.exists() or json_fn.exists()):
         raise FileExistsError(f"{onnx_fn} or {json_fn} exists: pass overwrite=True to replace them, or another dest.")
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='load_learner` uses')  # the caller chose a model file it trusts
-        learn = load_learner(fn)
+    learn = load_run_model(fn)[1]
     spec = preprocessing(learn)
     served = ServedModel(learn.model.eval(), spec).eval()
     x = torch.zeros(1, 3, spec['item_sz'], spec['item_sz'])
+    program = torch.onnx.export(served, (x,), input_names=['image'], output_names=['probs'], dynamo=True, verbose=False)
+    onnx_bytes = program.model_proto.SerializeToString()  # bytes, so that the one atomic writer writes them
+    vocab = [str(v) for v in learn.dls.vocab]
+    info = dict(vocab=vocab, species=[species(v) for v in vocab], input=dict(name='image', shape=list(x.shape),
+                dtype='float32', values='RGB pixels 0-255, channels first'), output=dict(name='probs', shape=[1, len(vocab)]),
+                preprocessing=spec, n_params=sum(p.numel() for p in learn.model.parameters()),
+                onnx_bytes=len(onnx_bytes), measured=_measured_error(fn.parent), torch=torch.__version__)
     dest.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.model.onnx.', suffix='.tmp', dir=dest)
-    os.close(fd)
-    try:
-        torch.onnx.export(served, (x,), input_names=['image'], output_names=['probs'], dynamo=True,
-                          verbose=False).save(tmp)
-        vocab = [str(v) for v in learn.dls.vocab]
-        info = dict(vocab=vocab, species=[species(v) for v in vocab], input=dict(name='image', shape=list(x.shape),
-                    dtype='float32', values='RGB pixels 0-255, channels first'), output=dict(name='probs', shape=[1, len(vocab)]),
-                    preprocessing=spec, n_params=sum(p.numel() for p in learn.model.parameters()),
-                    onnx_bytes=os.path.getsize(tmp), measured=_measured_error(fn.parent), torch=torch.__version__)
-        if json_fn.exists(): json_fn.unlink()
-        os.chmod(write_json(info, json_fn), 0o644)  # readable by a web server, like any exported file
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, onnx_fn)
-    finally:
-        if os.path.exists(tmp): os.unlink(tmp)
+    os.chmod(write_json(info, json_fn, overwrite=True), 0o644)  # readable by a web server, like any exported file
+    os.chmod(atomic_write(onnx_fn, lambda f: f.write(onnx_bytes), overwrite=True), 0o644)
     return onnx_fn, json_fn
 
 # %% ../nbs/11_deploy.ipynb #b23c6883

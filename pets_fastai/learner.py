@@ -26,7 +26,7 @@ from fastai.vision.all import (vision_learner, model_meta, error_rate, resnet18,
 from fastai.torch_core import set_seed
 
 from .profiles import Profile, short_path
-from .data import species
+from .photos import species
 
 # %% ../nbs/02_learner.ipynb #6bef4fc3
 def efficientnet_lite(n:int,               # 0, 1 or 2: which EfficientNet-Lite

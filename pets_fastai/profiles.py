@@ -9,12 +9,13 @@ Docs: https://pets-fastai.github.io/pets_fastai/profiles.html.md"""
 # %% auto #0
 __all__ = ['DEFAULT_LR', 'PROFILES', 'CPU_PER_BREED', 'OFFLINE_HELP', 'Profile', 'pets_url', 'is_online', 'pets_download_dir',
            'default_profile', 'get_profile', 'rehearsing', 'default_num_workers', 'versions', 'RunInfo', 'run_info',
-           'short_path']
+           'short_path', 'atomic_write']
 
 # %% ../nbs/00_profiles.ipynb #25ed42c3
-import os, platform
+import os, platform, tempfile
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 from fastai.torch_core import default_device
@@ -169,3 +170,24 @@ def short_path(p:Path|str, # the path to show
     rel = os.path.relpath(p, cwd)  # near the checkout, as a reader's own relative path; never up to /
     if os.path.commonpath([p, cwd]) != p.anchor and rel.split(os.sep).count('..') <= 2: return rel
     return str(p)
+
+# %% ../nbs/00_profiles.ipynb #95be3dcb
+def atomic_write(fn:Path|str,          # the file to create
+                 write:Callable,       # called with a binary file object, writes the contents
+                 overwrite:bool=False, # replace `fn` if it exists? by default an existing file is an error
+                )->Path:
+    "Create `fn` atomically with what `write(f)` writes: a temporary file in the same folder, fsync, `os.replace`"
+    fn = Path(fn)
+    if fn.exists() and not overwrite:
+        raise FileExistsError(f"{fn} exists and is never overwritten: write to a new file (for a record, a new run "
+                              "folder from new_run_dir), or pass overwrite=True.")
+    fd, tmp = tempfile.mkstemp(prefix=f'.{fn.name}.', suffix='.tmp', dir=fn.parent)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            write(f)
+            f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, fn)
+    except BaseException:  # Ctrl-C may come just after `os.replace`, when the temporary file is gone already
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return fn

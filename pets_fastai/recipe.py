@@ -32,7 +32,8 @@ from fastai.vision.learner import create_head
 from fastai.callback.schedule import valley
 
 from .profiles import Profile, get_profile
-from .data import pets_dls, get_pets
+from .data import pets_dls
+from .photos import get_pets
 from .learner import pets_learner
 from .records import RunLog, run_record, load_records
 

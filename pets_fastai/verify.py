@@ -19,7 +19,8 @@ from PIL import Image
 from fastcore.basics import patch
 from fastai.data.all import L, image_extensions
 
-from .data import pat, pets_images, sniff_format, check_image, _EXT_FORMAT, _cannot_read
+from .data import pat, pets_images
+from .images import sniff_format, check_image, EXT_FORMAT, cannot_read
 
 # %% ../nbs/07_verify.ipynb #08390f1b
 def img_bytes(img:Image.Image, fmt:str='JPEG', **kwargs)->bytes:
@@ -80,7 +81,7 @@ def inspect_image(fn:Path|str, # the image file
     fn = Path(fn)
     if (problem := check_image(fn)) is not None: return [problem], []
     h, notes = _header(fn), []
-    (w, ht), mode, expected = h['size'], h['mode'], _EXT_FORMAT.get(fn.suffix.lower())
+    (w, ht), mode, expected = h['size'], h['mode'], EXT_FORMAT.get(fn.suffix.lower())
     if expected and h['fmt'] != expected:
         notes.append(f"is really a {h['fmt']}, named {fn.suffix}: PIL reads images by content, so fastai loads it; "
                      f"rename it to .{h['fmt'].lower()} if other tools must read it")
@@ -107,7 +108,7 @@ def _misnamed(name:str, pat:str)->str:
     if ' ' in name: return "has a space, which the pattern does not allow: use underscores"
     if ext.lower() in ('.jpg', '.jpeg') and re.match(pat, fixed):
         return f"has the extension {ext!r} but the pattern takes only '.jpg' (case counts): rename it to {fixed!r}"
-    if ext.lower() in _EXT_FORMAT and re.match(pat, fixed):
+    if ext.lower() in EXT_FORMAT and re.match(pat, fixed):
         return (f"is a {ext} but the pattern takes only '.jpg': convert it to JPEG, or widen the pattern, "
                 "e.g. r'^(.+)_\\d+\\.(?:jpg|png)$'")
     return "does not match the pattern: name it <label>_<number>.jpg"
@@ -233,8 +234,8 @@ def _not_image(fn:Path)->str:
     "Why `get_image_files` skips `fn`, naming the format when it is an image after all"
     try:
         with open(fn, 'rb') as f: real = sniff_format(f.read(32))
-    except OSError as e: return f"has no image extension, and {_cannot_read(fn, e)}"
-    if real in _EXT_FORMAT.values():
+    except OSError as e: return f"has no image extension, and {cannot_read(fn, e)}"
+    if real in EXT_FORMAT.values():
         return f"is a {real} without an image extension, so get_image_files skips it: rename it to end in .{real.lower().replace('jpeg', 'jpg')}"
     return f"has no image extension ({fn.suffix or 'none'}): get_image_files skips it"
 

@@ -74,7 +74,7 @@ def test_train_saves_model_and_record(trained):
     assert rec['command'].startswith('pets-fastai train --n-per-breed 4')
 
 def test_predict_on_trained_model(trained):
-    from pets_fastai.data import species
+    from pets_fastai.photos import species
     runs, _, rec = trained
     imgs = sorted(Path(rec['data']['path'], 'images').glob('*.jpg'))[::50]
     r = cli('predict', *imgs, '--runs', runs, '--json')

@@ -51,7 +51,7 @@ def test_index_in_step():
     assert r.returncode == 0, r.stderr
     table = next(src(c) for c in cells(ROOT/'nbs'/'index.ipynb') if '| # | lesson |' in src(c))
     rows = [l for l in table.splitlines() if '.ipynb)' in l]
-    assert len(rows) == len(list((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb')))
+    assert len(rows) == len(list((ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb')))
     assert all(l.endswith('.ipynb) |') and '[Open in Colab](https://colab.research.google.com/' in l for l in rows)
 
 def test_install_cell_in_a_fake_colab(monkeypatch, tmp_path):

@@ -14,7 +14,8 @@ from fastai.vision.all import Pipeline, Transform
 from fastai.data.transforms import IntToFloatTensor, Normalize, ToTensor
 from fastai.vision.all import PILImage, Resize, TensorImage, aug_transforms, imagenet_stats
 
-from pets_fastai.data import species
+from pets_fastai.photos import species
+from pets_fastai.checkpoint import ModelFileError
 from pets_fastai.deploy import agreement, crop_pixels, export_onnx, onnx_probs, preprocessing, spec_tensor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +87,8 @@ def trained(tmp_path_factory):
     "A run folder with a tiny model trained for one epoch on generated pictures, and the learner"
     from fastai.learner import load_learner
     from pets_fastai.profiles import get_profile
-    from pets_fastai.data import get_pets, pets_dls
+    from pets_fastai.photos import get_pets
+    from pets_fastai.data import pets_dls
     from pets_fastai.learner import pets_learner
     from pets_fastai.records import RunLog, new_run_dir, run_record, save_record
     prof = get_profile('smoke')
@@ -123,7 +125,7 @@ def test_export_never_overwrites(trained, tmp_path):
     assert (tmp_path/'model.onnx').stat().st_mtime_ns == before
     export_onnx(run/'model.pkl', tmp_path, overwrite=True)
     assert sorted(f.name for f in tmp_path.iterdir()) == ['model.json', 'model.onnx']  # no temporary file left
-    with pytest.raises(FileNotFoundError, match='No model at'): export_onnx(tmp_path/'nothing')
+    with pytest.raises(ModelFileError, match='no such model file'): export_onnx(tmp_path/'nothing')
 
 def test_onnx_probs_sum_to_one(trained, tmp_path):
     onnx_fn, _ = export_onnx(trained[0], tmp_path)

@@ -11,7 +11,8 @@ import pytest
 from fastai.data.external import fastai_cfg
 from fastdownload import path_stats
 
-from pets_fastai.data import PetsDownloadError, get_pets, make_pets, pets_dls, untar_pets
+from pets_fastai.photos import PetsDownloadError, get_pets, make_pets, untar_pets
+from pets_fastai.data import pets_dls
 from pets_fastai.learner import pets_learner
 from pets_fastai.profiles import CPU_PER_BREED, default_profile, get_profile, pets_download_dir
 

@@ -14,7 +14,8 @@ from PIL import Image
 
 from helpers import ROOT, cli
 from pets_fastai.cli import main
-from pets_fastai.data import huge_jpeg, make_pets
+from pets_fastai.images import huge_jpeg
+from pets_fastai.photos import make_pets
 from pets_fastai.verify import folder_hashes, img_bytes
 
 SMALL = ('--profile', 'smoke', '--size', '32', '--item-size', '48', '--bs', '16')  # seconds per epoch on 2 cores
@@ -193,7 +194,7 @@ def test_read_only_runs_folder(data, tmp_path, monkeypatch, cmd):
 
 def test_disk_full_mid_training_leaves_no_record(trained, data, monkeypatch):
     "The second checkpoint write fails as on a full disk: a clear error, the first checkpoint intact, no record"
-    import pets_fastai.run as api
+    import pets_fastai.checkpoint as api  # where RunCheckpoint writes checkpoint.pth
     runs, first, _ = trained
     before = {f.name: f.read_bytes() for f in first.iterdir()}
     real, calls = api.atomic_write, []

@@ -18,7 +18,7 @@ import torch, torchvision
 from fastai.data.external import fastai_cfg
 from nbdev.test import test_nb as run_nb
 
-from pets_fastai.data import make_pets
+from pets_fastai.photos import make_pets
 from test_download import PetsServer, stats
 
 pytestmark = pytest.mark.skipif(not os.environ.get('PETS_REHEARSE'), reason='`make rehearse-full` runs the rehearsal')

@@ -7,7 +7,8 @@ from PIL import Image
 from fastai.learner import load_learner
 
 from pets_fastai.profiles import get_profile
-from pets_fastai.data import make_pets, pets_dls, presized, get_pet_images
+from pets_fastai.photos import make_pets
+from pets_fastai.data import pets_dls, presized, get_pet_images
 from pets_fastai.learner import pets_learner
 from pets_fastai.recipe import body_features, photo_features, fit_head, cv_error, train_recipe, measured, RECIPE, TODAY
 

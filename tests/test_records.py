@@ -88,7 +88,8 @@ def test_same_seed_same_numbers_on_cpu(tmp_path):
 def test_runlog_ignores_validation_and_predictions(tmp_path):
     "`validate` and `get_preds` fire the fit events too; they must not be logged as training epochs"
     from pets_fastai.profiles import get_profile
-    from pets_fastai.data import make_pets, pets_dls
+    from pets_fastai.photos import make_pets
+    from pets_fastai.data import pets_dls
     from pets_fastai.learner import pets_learner
     from pets_fastai.records import RunLog
     prof = get_profile('smoke', n_per_breed=5, max_side=200)

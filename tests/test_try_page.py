@@ -95,7 +95,7 @@ class Page:
 @pytest.fixture(scope='module')
 def smoke_run(trained):
     "The runs folder holding test_deploy's one-epoch run, and the generated pictures it trained on"
-    from pets_fastai.data import get_pets
+    from pets_fastai.photos import get_pets
     from pets_fastai.profiles import get_profile
     return trained[0].parent, get_pets(get_profile('smoke'))
 

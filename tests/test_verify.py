@@ -7,8 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pets_fastai.data import (BREEDS, PetsDownloadError, get_pet_images, huge_jpeg, make_pets, pets_block, pets_dls,
-                              sniff_format, untar_pets)
+from pets_fastai.photos import BREEDS, PetsDownloadError, make_pets, untar_pets
+from pets_fastai.data import get_pet_images, pets_block, pets_dls
+from pets_fastai.images import huge_jpeg, sniff_format
 from pets_fastai.learner import (BatchTooLargeError, DeviceUnavailableError, WeightsUnavailableError, check_device,
                                  oom_advice, pets_learner)
 from pets_fastai.profiles import get_profile
@@ -80,7 +81,7 @@ def test_unreadable_file_permission(folder, monkeypatch):
     def deny(fn, *args, **kwargs):
         if Path(fn).name == 'pug_1.jpg': raise PermissionError(13, 'Permission denied', str(fn))
         return real_open(fn, *args, **kwargs)
-    monkeypatch.setattr('pets_fastai.data.open', deny, raising=False)
+    monkeypatch.setattr('pets_fastai.images.open', deny, raising=False)
     report = scan_photos(root)
     assert_skipped(report, root/'pug_1.jpg')
     assert 'cannot be read (Permission denied): fix its permissions, e.g. chmod u+r' in report.problems[0].reason
@@ -265,7 +266,7 @@ def test_offline_download(tmp_path, monkeypatch):
     monkeypatch.setenv('FASTAI_HOME', str(tmp_path/'fastai'))
     with pytest.raises(PetsDownloadError, match='set PETS_PATH'): untar_pets('http://127.0.0.1:9/oxford-iiit-pet.tgz')
     def offline(*args, **kwargs): raise urllib.error.URLError('[Errno -3] Temporary failure in name resolution')
-    monkeypatch.setattr('pets_fastai.data.untar_data', offline)
+    monkeypatch.setattr('pets_fastai.photos.untar_data', offline)
     with pytest.raises(PetsDownloadError, match='(?s)Temporary failure in name resolution.*set PETS_PATH'): untar_pets()
 
 @pytest.fixture(scope='module')

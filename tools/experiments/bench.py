@@ -116,7 +116,7 @@ def _default_path()->str:
     "`$PETS_PATH`, else the `smoke` profile's generated pictures"
     if os.environ.get('PETS_PATH'): return os.environ['PETS_PATH']
     from pets_fastai.profiles import get_profile
-    from pets_fastai.data import get_pets
+    from pets_fastai.photos import get_pets
     return str(get_pets(get_profile('smoke')))
 
 def main(argv:list|None=None):
