@@ -13,7 +13,7 @@ product's own code path: `pets_dls` and `pets_learner` with their defaults and n
 what lessons and `pets-fastai train` get. The rows above it switch those defaults off and back on one at a time.
 The presized copy (`pets_fastai.data.presized`) is brought up to date once, outside the timed runs.
 """
-import argparse, datetime, json, os, resource, subprocess, sys, threading, time
+import argparse, json, os, resource, subprocess, sys, threading, time
 from pathlib import Path
 
 __all__ = ['CONFIGS', 'PeakMemory', 'measure', 'bench_table', 'main']
@@ -155,12 +155,11 @@ def main(argv:list|None=None):
     print(bench_table(rows))
     print(f'load average {os.getloadavg()[0]:.1f} at the end; ratios are to the first row, measured in this run')
     if args.out:
-        from pets_fastai.records import write_json, hardware, git_revision, git_dirty
+        from pets_fastai.records import new_record, write_json
+        rec = new_record('bench', None, path, cpus=os.cpu_count(), load_avg=[load, os.getloadavg()], rows=rows)
+        rec['settings'] = {**common, 'configs': CONFIGS}  # the benchmark's own settings: it runs no profile
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        write_json(dict(kind='bench', created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-                        settings={**common, 'configs': CONFIGS}, hardware=hardware(), cpus=os.cpu_count(),
-                        load_avg=[load, os.getloadavg()], git_revision=git_revision(), git_dirty=git_dirty(),
-                        rows=rows), Path(args.out))  # records.new_record, once lesson 8 has it
+        write_json(rec, Path(args.out))
         print(f'saved: {args.out}')
 
 if __name__ == '__main__': main()
