@@ -15,7 +15,7 @@ Modules:
 - `pets_fastai.profiles`: Choose how big a run is with one environment variable, and say at the top of every lesson what ran.
 - `pets_fastai.recipe`: Freeze an ImageNet backbone, compute its features of every photo once, fit a head on them in seconds, and choose the settings by cross-validation: the `sample` profile's recipe and the ablation behind it.
 - `pets_fastai.records`: Save a JSON record of each training run in its own folder, read the records back, and lay our numbers beside the fastai book's.
-- `pets_fastai.run`: Train, checkpoint, resume, export, load and predict: one run API under every command.
+- `pets_fastai.run`: Train, resume, export, load and predict: one run API under every command, on lesson 8a's checkpoints.
 - `pets_fastai.transfer`: What `fine_tune` does step by step, what freezing freezes, the one-cycle schedule, unfreezing by hand and discriminative learning rates, and the three routes compared.
 - `pets_fastai.verify`: Scan a photo folder before training and report every file that would crash, mislabel or surprise, and why."""
 

@@ -204,7 +204,7 @@ def train_recipe(prof:Profile|None=None, # the profile: data, backbone, batch si
     return learn, rec
 
 # %% ../nbs/09_recipe.ipynb #459742b9
-RECIPE = dict(arch='efficientnet_lite0', sz=288, item_sz=320, flip=True, head='fastai', epochs=20)
+RECIPE = dict(arch='efficientnet_lite2', sz=300, item_sz=332, head='logistic', C=1.0)
 TODAY = dict(arch='efficientnet_lite0', sz=288, item_sz=320, augs=2, head='fastai', epochs=20)
 
 # %% ../nbs/09_recipe.ipynb #ad99be05

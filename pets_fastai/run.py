@@ -1,4 +1,4 @@
-"""Train, checkpoint, resume, export, load and predict: one run API under every command.
+"""Train, resume, export, load and predict: one run API under every command, on lesson 8a's checkpoints.
 
 The run API that every command stands on: `train_run` and `recipe_run` train in a new folder under `runs/`,
 checkpoint each epoch atomically (`RunCheckpoint`, lesson 8a) and write `model.pkl` and `record.json`; `resume_run` continues

@@ -100,7 +100,7 @@ def measure(path:str,      # the photos
         timer = Timer()
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4, cbs=timer)
     return dict(data_ips=batches * bs / data_s, train_ips=batches * bs / timer.seconds, peak_mb=mem.mb,
-                num_workers=dls.train.num_workers, channels_last=learn.model[0][0].weight.is_contiguous(memory_format=torch.channels_last))
+                num_workers=dls.train.fake_l.num_workers, channels_last=learn.model[0][0].weight.is_contiguous(memory_format=torch.channels_last))
 
 def bench_table(rows:dict)->str:
     "Markdown table of `rows` (name -> `measure` result), with ratios to the first row"
