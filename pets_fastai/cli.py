@@ -161,10 +161,12 @@ def _command_line(args)->str:
 
 def _trained(run_dir:Path, rec:dict)->int:
     "Print what a finished training run gives"
-    err = rec['final'].get('error_rate', rec['final'].get('cv_error_rate'))
-    if err is not None:
-        print(f"error rate {err:.4f} on {rec['data']['n_valid']} validation images "
-              f"({'generated pictures' if rec['data']['generated'] else 'photos'}, {rec['profile']} profile)")
+    what = f"({'generated pictures' if rec['data']['generated'] else 'photos'}, {rec['profile']} profile)"
+    if (err := rec['final'].get('error_rate')) is not None:
+        print(f"error rate {err:.4f} on {rec['data']['n_valid']} validation images {what}")
+    elif (err := rec['final'].get('cv_error_rate')) is not None:  # the recipe, fitted on every photo: no photo left to validate on
+        print(f"cross-validated error {err:.4f} over {len(rec['final']['cv_folds'])} folds of {rec['data']['n_train']} images "
+              f"{what}; the model learned from all of them")
     print(f"model:  {_short(run_dir/'model.pkl')}\nrecord: {_short(run_dir/'record.json')}")
     return 0
 
@@ -174,13 +176,13 @@ def cmd_train(args:argparse.Namespace)->int:
     api = _api()
     if args.resume: return _trained(*api.resume_run(args.resume))
     if args.recipe:
-        given = [o for o, v in (('--size', args.sz), ('--item-size', args.item_sz), ('--epochs', args.epochs),
+        given = [o for o, v in (('--arch', args.arch), ('--size', args.sz), ('--item-size', args.item_sz), ('--epochs', args.epochs),
                                 ('--freeze-epochs', args.freeze_epochs), ('--lr', args.lr)) if v is not None]
-        if given: args.subparser.error(f"--recipe sets its own sizes and schedule: leave out {', '.join(given)}.")
+        if given: args.subparser.error(f"--recipe sets its own backbone, sizes and schedule: leave out {', '.join(given)}.")
     elif args.holdout: args.subparser.error('--holdout applies to --recipe only.')
     prof = resolve_profile(args)
     path = resolve_data(prof, args.data)
-    if args.recipe: prof = replace(prof, sz=api.RECIPE['sz'], item_sz=api.RECIPE['item_sz'])
+    if args.recipe: prof = replace(prof, arch=api.RECIPE['arch'], sz=api.RECIPE['sz'], item_sz=api.RECIPE['item_sz'])
     print(f"pets-fastai train: profile {prof.name}, {prof.arch} ({'ImageNet weights' if prof.pretrained else 'random init'}), "
           f"{prof.sz} px, bs {prof.bs}, seed {prof.seed}" + (", lesson 9's recipe" if args.recipe else ''))
     print(describe_data(path))

@@ -265,10 +265,12 @@ def recipe_run(prof:Profile,          # what to train: data, backbone, batch siz
                **overrides,           # settings of `RECIPE` to change, e.g. smaller sizes for a quick check
               )->tuple[Path, dict]:   # the run folder and the record
     "Train lesson 9's `RECIPE` on `path` in a new run folder; export the model and write the record"
+    recipe = {**RECIPE, **overrides}
+    prof = replace(prof, arch=recipe['arch'], sz=recipe['sz'], item_sz=recipe['item_sz'])  # the run folder names what trains
     state = dict(data=str(Path(path).resolve()), command=command, settings=asdict(prof), recipe=True)
     run_dir = new_run(runs, prof.arch, f'{prof.name}-recipe', **state)
     with Interruptible():
-        try: learn, rec = train_recipe(prof, path, holdout=holdout, **{**RECIPE, **overrides}, experiment=f'recipe ({prof.name})')
+        try: learn, rec = train_recipe(prof, path, holdout=holdout, **recipe, experiment=f'recipe ({prof.name})')
         except KeyboardInterrupt as e:
             write_state(run_dir, {**state, 'state': 'interrupted', 'reason': str(e) or 'SIGINT'})
             raise RunInterrupted(run_dir, f"Interrupted ({e or 'SIGINT'}); the recipe is not checkpointed: run "

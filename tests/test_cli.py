@@ -33,7 +33,7 @@ def test_parsing_imports_no_torch():
     (('predict',), 'the following arguments are required: IMAGE'),
     (('lr-find', '--num-it', '10'), '--num-it 10 is too few'),
     (('train', '--arch', 'resnet9'), "--arch 'resnet9' is unknown: use one of"),
-    (('train', '--recipe', '--epochs', '3', '--size', '96'), "--recipe sets its own sizes and schedule: leave out --size, --epochs"),
+    (('train', '--recipe', '--epochs', '3', '--size', '96'), "--recipe sets its own backbone, sizes and schedule: leave out --size, --epochs"),
 ], ids=['lr', 'epochs', 'command', 'none', 'no-image', 'num-it', 'arch', 'recipe'])
 def test_bad_arguments_exit_2(args, msg):
     assert_clean_failure(cli(*args), 2, msg)
