@@ -182,7 +182,7 @@ def cmd_train(args:argparse.Namespace)->int:
     elif args.holdout: args.subparser.error('--holdout applies to --recipe only.')
     prof = resolve_profile(args)
     path = resolve_data(prof, args.data)
-    if args.recipe: prof = replace(prof, arch=api.RECIPE['arch'], sz=api.RECIPE['sz'], item_sz=api.RECIPE['item_sz'])
+    if args.recipe: prof = api.recipe_profile(prof)[0]
     print(f"pets-fastai train: profile {prof.name}, {prof.arch} ({'ImageNet weights' if prof.pretrained else 'random init'}), "
           f"{prof.sz} px, bs {prof.bs}, seed {prof.seed}" + (", lesson 9's recipe" if args.recipe else ''))
     print(describe_data(path))

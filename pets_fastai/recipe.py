@@ -8,7 +8,7 @@ Docs: https://pets-fastai.github.io/pets_fastai/recipe.html.md"""
 
 # %% auto #0
 __all__ = ['RECIPE', 'TODAY', 'body_features', 'feature_dls', 'head_learner', 'photo_features', 'fit_head', 'cv_error',
-           'train_recipe', 'measured']
+           'train_recipe', 'recipe_profile', 'measured']
 
 # %% ../nbs/09_recipe.ipynb #2851df02
 import importlib.resources, tempfile, time
@@ -143,7 +143,7 @@ def cv_error(feats:dict,          # view name -> features of every photo, from `
              y:torch.Tensor,       # the photos' labels
              views:list[str],      # the views each training fold learns from; folds are scored on `plain`
              folds:int=5,          # stratified folds; at most the photos of the rarest breed
-             seed:int=42,          # shuffles the photos before they are dealt into folds
+             seed:int=42,          # shuffles the photos before they are dealt into folds, and seeds each fold's fit
              **head_kw,            # passed on to `fit_head`
             )->dict:
     "Stratified `folds`-fold cross-validated error of `fit_head` on stored features: mean, std and each fold's"
@@ -154,6 +154,7 @@ def cv_error(feats:dict,          # view name -> features of every photo, from `
     errs = []
     for tr, va in StratifiedKFold(min(folds, fewest), shuffle=True, random_state=seed).split(np.zeros(len(y)), y.numpy()):
         tr, va = torch.as_tensor(tr), torch.as_tensor(va)
+        set_seed(seed)  # a `linear` or `fastai` head starts each fold alike, so its folds repeat run to run
         head = fit_head(torch.cat([feats[v][tr] for v in views]), y[tr].repeat(len(views)), int(y.max()) + 1, **head_kw)
         with torch.inference_mode(): errs.append(float((head(feats['plain'][va]).argmax(1) != y[va]).float().mean()))
     return dict(cv_error_rate=float(np.mean(errs)), cv_error_std=float(np.std(errs)), cv_folds=errs)
@@ -206,6 +207,14 @@ def train_recipe(prof:Profile|None=None, # the profile: data, backbone, batch si
 # %% ../nbs/09_recipe.ipynb #459742b9
 RECIPE = dict(arch='efficientnet_lite2', sz=300, item_sz=332, head='logistic', C=1.0)
 TODAY = dict(arch='efficientnet_lite0', sz=288, item_sz=320, augs=2, head='fastai', epochs=20)
+
+# %% ../nbs/09_recipe.ipynb #cd9146c8
+def recipe_profile(prof:Profile, # the profile whose data, batch size and seed the recipe keeps
+                  **overrides,   # settings of `RECIPE` to change
+                 )->tuple[Profile, dict]: # the profile that trains, and the recipe's settings
+    "`prof` with the backbone and sizes of `RECIPE` (updated by `overrides`), and those settings"
+    recipe = {**RECIPE, **overrides}
+    return replace(prof, arch=recipe['arch'], sz=recipe['sz'], item_sz=recipe['item_sz']), recipe
 
 # %% ../nbs/09_recipe.ipynb #ad99be05
 def measured(kind:str='ablation', # `ablation` (the cross-validated candidates) or `bench`

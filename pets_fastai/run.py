@@ -32,7 +32,7 @@ from .photos import species
 from .images import check_image
 from .data import pets_dls, breed_labeller
 from .learner import pets_learner
-from .recipe import RECIPE, train_recipe
+from .recipe import recipe_profile, train_recipe
 from .verify import inspect_image
 from .checkpoint import (RunError, RunInterrupted, read_state, write_state, new_run, RunCheckpoint, fit_schedule,
                                     Interruptible, ModelFileError, model_file, check_model_file)
@@ -265,8 +265,7 @@ def recipe_run(prof:Profile,          # what to train: data, backbone, batch siz
                **overrides,           # settings of `RECIPE` to change, e.g. smaller sizes for a quick check
               )->tuple[Path, dict]:   # the run folder and the record
     "Train lesson 9's `RECIPE` on `path` in a new run folder; export the model and write the record"
-    recipe = {**RECIPE, **overrides}
-    prof = replace(prof, arch=recipe['arch'], sz=recipe['sz'], item_sz=recipe['item_sz'])  # the run folder names what trains
+    prof, recipe = recipe_profile(prof, **overrides)  # the run folder names what trains
     state = dict(data=str(Path(path).resolve()), command=command, settings=asdict(prof), recipe=True)
     run_dir = new_run(runs, prof.arch, f'{prof.name}-recipe', **state)
     with Interruptible():
