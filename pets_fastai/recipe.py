@@ -1,6 +1,6 @@
 """Freeze an ImageNet backbone, compute its features of every photo once, fit a head on them in seconds, and choose the settings by cross-validation: the `sample` profile's recipe and the ablation behind it.
 
-`train_recipe(prof, path)` trains the `sample` profile's recipe: the ImageNet body stays frozen, its features are computed once for a few augmented views of each photo (`body_features`), and only the head trains on them, in seconds on a CPU. `RECIPE` holds the chosen settings.
+`train_recipe(prof, path)` trains the `sample` profile's recipe: the ImageNet body stays frozen, its features are computed once per view of each photo (`body_features`; the chosen recipe uses the plain centre crop only), and only the head trains on them, in seconds on a CPU: logistic regression, one linear layer or fastai's head (`fit_head`), scored by cross-validation (`cv_error`). `RECIPE` holds the chosen settings, and `recipe_profile` applies them to a profile.
 
 Docs: https://pets-fastai.github.io/pets_fastai/recipe.html.md"""
 

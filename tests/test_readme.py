@@ -1,4 +1,4 @@
-import subprocess, sys
+import re, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,3 +18,11 @@ def test_llms_txt_and_package_docstring_list_every_module():
                'sentences on what the module offers and its main names), then run `make export`') if nb else 'give it a module docstring'
         assert f'{mod}]' in llms or f'`{mod}`' in llms, f'{mod} is missing from nbs/llms.txt: {fix}.'
         assert f'`{mod}`' in pets_fastai.__doc__, f'{mod} is missing from the package docstring: {fix}.'
+
+def test_readme_links_reach_files():
+    "Every relative link of README.md, as GitHub resolves it from the repository's root, names a file that is there"
+    links = re.findall(r'\]\(([^)#\s]+)\)', (ROOT/'README.md').read_text())
+    local = [l for l in links if not re.match(r'[a-z]+:', l)]
+    assert any(l.startswith('nbs/0') for l in local), local  # the lesson table is among them
+    missing = [l for l in local if not (ROOT/l).exists()]
+    assert not missing, f'README.md links to files that do not exist: {missing}; fix the links in nbs/index.ipynb, then `make export`.'

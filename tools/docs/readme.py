@@ -22,7 +22,7 @@ def render(nb_path:Path=ROOT/'nbs'/'index.ipynb')->str:
     parts = []
     for cell in nbformat.read(nb_path, as_version=4).cells:
         if cell.cell_type == 'markdown':  # lesson links point into nbs/ from the repository's root
-            parts.append(re.sub(r'\]\((\d\d_\w+\.ipynb)\)', r'](nbs/\1)', cell.source.strip())); continue
+            parts.append(re.sub(r'\]\((\d\d[a-zA-Z0-9]*_\w+\.ipynb)\)', r'](nbs/\1)', cell.source.strip())); continue
         if 'hide' in _directives(cell.source): continue
         code = '\n'.join(l for l in cell.source.splitlines() if not l.startswith('#|')).strip()
         if code and not {'hide_input', 'echo:false'} & _directives(cell.source): parts.append(f'```python\n{code}\n```')
