@@ -132,7 +132,7 @@ def _measured_error(run_dir:Path)->dict|None:
     rec = load_record(run_dir)
     final, data = rec.get('final', {}), rec.get('data', {})
     if final.get('cv_error_rate') is not None:
-        how = f"{final.get('cv_folds')}-fold cross-validation on {data.get('n_train', 0) + data.get('n_valid', 0)} images"
+        how = f"{len(final.get('cv_folds') or [])}-fold cross-validation on {data.get('n_train', 0) + data.get('n_valid', 0)} images"
         return dict(error_rate=final['cv_error_rate'], how=how, run=run_dir.name, profile=rec.get('profile'),
                     arch=rec.get('arch'), generated=data.get('generated'), created=rec.get('created'))
     return dict(error_rate=final.get('error_rate'), how=f"{data.get('n_valid')} validation images", run=run_dir.name,
