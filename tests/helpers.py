@@ -12,6 +12,12 @@ def cli(*args, env:dict|None=None, cwd:Path=ROOT, timeout:int=900)->subprocess.C
     return subprocess.run([sys.executable, '-m', 'pets_fastai.cli', *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env={k: v for k, v in env.items() if v is not None})
 
+def shown(p:Path, cwd:Path=ROOT)->str:
+    "`p` as a command run in `cwd` prints it (`profiles.short_path`): relative when near `cwd`, so it depends on where the checkout is"
+    from fastcore.xtras import working_directory
+    from pets_fastai.profiles import short_path
+    with working_directory(cwd): return short_path(p)
+
 def assert_clean_failure(r:subprocess.CompletedProcess, code:int, msg:str):
     "`r` exited with `code`, said `msg` on stderr, and showed no traceback"
     assert r.returncode == code, (r.returncode, r.stderr[-2000:])

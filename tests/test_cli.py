@@ -3,7 +3,7 @@ import json, re, subprocess, sys
 from pathlib import Path
 
 import pytest
-from helpers import assert_clean_failure, cli
+from helpers import assert_clean_failure, cli, shown
 
 COMMANDS = ('train', 'lr-find', 'predict', 'interpret', 'compare', 'verify', 'export')
 TINY = ('--n-per-breed', '4', '--epochs', '1')  # 148 generated pictures, 1 frozen + 1 unfrozen epoch
@@ -41,7 +41,7 @@ def test_bad_arguments_exit_2(args, msg):
 def test_missing_model_exits_1(tmp_path):
     img = tmp_path/'cat.jpg'
     img.write_bytes(b'')
-    assert_clean_failure(cli('predict', img, '--runs', tmp_path), 1, f'No trained model in {tmp_path}/')
+    assert_clean_failure(cli('predict', img, '--runs', tmp_path), 1, f'No trained model in {shown(tmp_path)}/')
     assert_clean_failure(cli('predict', img, '--model', tmp_path/'nope.pkl'), 1, 'nope.pkl: no such model file')
 
 def test_sample_without_pets_path_exits_1(tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import ROOT, cli
+from helpers import ROOT, cli, shown
 from pets_fastai.cli import main
 from pets_fastai.images import huge_jpeg
 from pets_fastai.photos import make_pets
@@ -238,7 +238,7 @@ def test_interrupted_run_resumes_to_the_same_result(data, tmp_path, uninterrupte
     n, tb = TALLY.get('train', (0, 0))
     TALLY['train'] = (n + 1, tb + ('Traceback' in r.stderr))
     assert r.returncode == 130 and 'Traceback' not in r.stderr, r.stderr[-2000:]
-    assert f'pets-fastai train --resume {run_dir}' in r.stderr and signal.Signals(sig).name in r.stderr, r.stderr[-500:]
+    assert f'pets-fastai train --resume {shown(run_dir)}' in r.stderr and signal.Signals(sig).name in r.stderr, r.stderr[-500:]
     assert json.loads((run_dir/'state.json').read_text())['state'] == 'interrupted'
     assert not (run_dir/'record.json').exists()
     rc, out, err = run('train --resume', 'train', '--resume', run_dir)
@@ -272,7 +272,7 @@ def test_export_fails_after_training_then_resume_saves_it(data, tmp_path, monkey
     monkeypatch.setattr(Learner, 'export', locked)
     rc, out, err = run('train', *TRAINERS['train'], '--data', data[0], '--runs', tmp_path/'runs')
     (run_dir,) = (tmp_path/'runs').iterdir()
-    assert rc == 1 and "pip install 'plum-dispatch<2.10'" in err and f'--resume {run_dir}' in err, err
+    assert rc == 1 and "pip install 'plum-dispatch<2.10'" in err and f'--resume {shown(run_dir, Path.cwd())}' in err, err
     assert not (run_dir/'record.json').exists()
     monkeypatch.setattr(Learner, 'export', real)
     rc, out, err = run('train --resume', 'train', '--resume', run_dir)

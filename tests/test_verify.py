@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import shown
 from pets_fastai.photos import BREEDS, PetsDownloadError, make_pets, untar_pets
 from pets_fastai.data import get_pet_images, pets_block, pets_dls
 from pets_fastai.images import huge_jpeg, sniff_format
@@ -286,7 +287,7 @@ def test_missing_pretrained_weights(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, 'download_url_to_file', offline)
     with pytest.raises(WeightsUnavailableError, match='resnet18-') as e:
         pets_learner(dls, get_profile('full', arch='resnet18', pretrained=True))
-    assert str(tmp_path/'torch'/'hub'/'checkpoints') in str(e.value)
+    assert shown(tmp_path/'torch'/'hub'/'checkpoints', Path.cwd()) in str(e.value)
     assert isinstance(e.value.__cause__, urllib.error.URLError)
 
 def test_gpu_asked_for_but_absent(monkeypatch):
