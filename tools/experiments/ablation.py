@@ -69,6 +69,7 @@ def candidates()->dict:
             'Lite2 300, logistic C=0.1, plain + flip': dict(arch=L2, sz=300, flip=True, head='logistic', C=0.1),
             'Lite2 300, fastai head (20 epochs), plain + flip': dict(arch=L2, sz=300, flip=True, head='fastai', epochs=20),
             'Lite2 340, logistic, plain + flip': dict(arch=L2, sz=340, flip=True, **LOGISTIC),
+            'Lite1 320 + Lite2 300 concatenated, logistic, plain only': dict(sets=[(L1, 320), (L2, 300)], **LOGISTIC),
             'Lite1 320 + Lite2 300 concatenated, logistic, plain + flip': dict(sets=[(L1, 320), (L2, 300)], flip=True, **LOGISTIC),
             'Lite0 288 + Lite2 300 concatenated, logistic, plain + flip': dict(sets=[(L0, 288), (L2, 300)], flip=True, **LOGISTIC)}
     return {k: {**v, 'item_sz': v['sz'] + 32} if 'sz' in v else v for k,v in rows.items()}
