@@ -8,7 +8,7 @@ Docs: https://pets-fastai.github.io/pets_fastai/recipe.html.md"""
 
 # %% auto #0
 __all__ = ['RECIPE', 'TODAY', 'body_features', 'feature_dls', 'head_learner', 'photo_features', 'fit_head', 'cv_error',
-           'train_recipe', 'recipe_profile', 'measured']
+           'train_recipe', 'recipe_profile', 'measured', 'paired_gap']
 
 # %% ../nbs/09_recipe.ipynb #2851df02
 import importlib.resources, tempfile, time
@@ -222,3 +222,11 @@ def measured(kind:str='ablation', # `ablation` (the cross-validated candidates) 
     "Records of `kind` measured on the real sample and shipped in `pets_fastai/results/`, oldest first"
     if kind not in ('ablation', 'bench'): raise ValueError(f"kind={kind!r}: use 'ablation' or 'bench'.")
     return load_records(Path(str(importlib.resources.files('pets_fastai')/'results')), kind, '*.json')
+
+# %% ../nbs/09_recipe.ipynb #r9b00022
+def paired_gap(folds:list, # one row's error on each fold
+               ref:list,   # another row's error on the same folds
+              )->float:
+    "Mean per-fold difference of `folds` from `ref`, in standard errors of that mean; 0 where they never differ"
+    d = np.asarray(folds) - np.asarray(ref)
+    return float(d.mean() / (d.std() / np.sqrt(len(d)) + 1e-12))

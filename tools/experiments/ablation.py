@@ -6,7 +6,8 @@ The body is frozen, so a photo's features do not depend on the fold: each (backb
 computed once for every photo, timed, and kept in `--features` (a scratch folder; a rerun reuses what is there).
 Every candidate is then scored by stratified 5-fold cross-validation of its head on those features (mean, std
 and each fold), and timed as it would train on every photo: its feature passes plus one fit of its head.
-The winner is the lowest cross-validated error among candidates that train no slower than today's recipe.
+The winner is the fastest candidate within one standard error (`paired_gap`) of the lowest cross-validated error
+among those that train no slower than today's recipe and need one body.
 Last, today's recipe (`train_recipe(holdout=True, **TODAY)`, what `make demo` ran) and the winner
 (`train_recipe(**winner)`) run side by side, and their wall times and the goal ratios go in the same record.
 """
@@ -21,7 +22,7 @@ from pets_fastai.profiles import get_profile
 from pets_fastai.data import pets_dls
 from pets_fastai.learner import pets_learner
 from pets_fastai.records import new_record, write_json, git_revision
-from pets_fastai.recipe import body_features, fit_head, cv_error, train_recipe, TODAY
+from pets_fastai.recipe import body_features, fit_head, cv_error, paired_gap, train_recipe, TODAY
 
 FEATURES = [  # (backbone, size, flip, augmented views): the views each candidate below needs, computed once
     ('efficientnet_lite0', 288, True, 2), ('efficientnet_lite1', 320, True, 0), ('efficientnet_lite2', 300, True, 0),
@@ -113,7 +114,8 @@ def main():
     torch.set_num_threads(threads)
     today = rows[0]
     shippable = [r for r in rows if len(r['sets']) == 1 and r['train_s'] <= today['train_s']]
-    winner = min(shippable, key=lambda r: r['cv_error_rate'])
+    best = min(shippable, key=lambda r: r['cv_error_rate'])
+    winner = min([r for r in shippable if paired_gap(r['cv_folds'], best['cv_folds']) < 1], key=lambda r: r['train_s'])
     print(f"winner: {winner['setting']}", flush=True)
     side = {}
     for name, kw, holdout in [('today', TODAY, True), ('winner', winner['settings'], False)] * args.side_by_side:
@@ -129,7 +131,7 @@ def main():
                      n_photos=len(fsets[(L0, 288)]['y']), load_avg=[load, os.getloadavg()],
                      features={f'{a}-{sz}': {k: f[k] for k in ('seconds', 'created', 'git_revision', 'load_avg')}
                                for (a, sz), f in fsets.items()},
-                     rows=rows, winner=winner['setting'], side_by_side=side, goal=goal)
+                     rows=rows, best=best['setting'], winner=winner['setting'], side_by_side=side, goal=goal)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.fromisoformat(rec['created']).strftime('%Y%m%d-%H%M%S')
     print(f"saved: {write_json(rec, Path(args.out)/f'ablation-{stamp}.json')}")
