@@ -10,14 +10,18 @@ export PETS_PATH ?= $(SAMPLE)
 JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 
 LOWER := .venv-lower
+# test-gpu: notebooks share one GPU; a few at a time keep the cores busy feeding it
+GPU_JOBS ?= 4
 
-.PHONY: demo test test-sample test-lower rehearse-full export clean-nbs readme docs outputs bench help
+.PHONY: demo test test-sample test-lower test-device test-gpu rehearse-full export clean-nbs readme docs outputs bench help
 
 help:
 	@echo "make demo   train a pet-breed classifier on the best data available (offline is fine)"
 	@echo "make test   check notebooks and modules agree, then run every notebook and tests/ with pytest"
 	@echo "make test-lower     the smoke notebooks and tests again, in $(LOWER) at pyproject's lower bounds"
 	@echo "make rehearse-full  run the notebooks at \`full\` on the CPU, shrunk, with a local download and stand-in weights"
+	@echo "make test-device    every notebook with its batches on a second device simulated on the CPU, and under float16"
+	@echo "make test-gpu       on a machine with a CUDA GPU: the notebooks at \`full\` (the rehearsal) and at \`smoke\` on the GPU"
 	@echo "make docs   build the documentation site into _site/ from the notebooks' stored outputs"
 	@echo "make outputs  run every notebook (or NB=nbs/04_lr_find.ipynb) at sample in Jupyter and store its outputs"
 	@echo "make test-sample  run every notebook at sample on the real photos (PETS_PATH)"
@@ -63,6 +67,17 @@ test-lower: $(LOWER)/.installed
 # `full` on the CPU: a 127.0.0.1 server stands in for the download, random weights for torchvision's (README).
 rehearse-full: $(VENV)/.installed-dev
 	PETS_REHEARSE=1 $(BIN)/pytest tests/test_full_rehearsal.py -n $(JOBS) --dist worksteal --durations=10
+
+# The GPU path on the CPU: a second device simulated with PyTorch's PrivateUse1 key (tests/fake_device.py) catches a model or
+# tensor left on the CPU, and fastai's MixedPrecision with CPU float16 catches comparisons that float16 cannot meet.
+test-device: $(VENV)/.installed-dev
+	PETS_FAKE_DEVICE=1 $(BIN)/pytest tests/test_devices.py -n $(JOBS) --dist worksteal --durations=10
+
+# On a machine with a CUDA GPU: every notebook at `full` (the rehearsal, `slow` and `cuda` cells included) and at `smoke`.
+test-gpu: $(VENV)/.installed-dev
+	@$(BIN)/python -c "import sys, torch; torch.cuda.is_available() or sys.exit('make test-gpu: this machine has no CUDA GPU that PyTorch ' + torch.__version__ + ' can use (torch.cuda.is_available() is False): run it on a GPU machine, or make test-device here.')"
+	PETS_REHEARSE=1 $(BIN)/pytest tests/test_full_rehearsal.py -n $(GPU_JOBS) --dist worksteal --durations=10
+	PETS_PROFILE=smoke PETS_FLAGS=cuda $(BIN)/pytest tests/test_notebooks.py -n $(GPU_JOBS) --dist worksteal --durations=10
 
 docs: $(VENV)/.installed-dev
 	$(BIN)/python tools/docs/build.py

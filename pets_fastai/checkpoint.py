@@ -1,6 +1,6 @@
 """Save everything a run depends on after every epoch, atomically, so that an interrupted run resumes to the very weights it would have reached.
 
-`new_run` makes a run's folder and its `state.json` before any training; `RunCheckpoint` saves weights, optimizer, epoch log and random states after every epoch; `fit_schedule` trains `fine_tune`'s two fits from the start or from a checkpoint, and turns Ctrl-C or SIGTERM into `RunInterrupted`.
+`new_run` makes a run's folder and its `state.json` before any training; `RunCheckpoint` saves weights, optimizer, loss scale, epoch log and random states after every epoch; `fit_schedule` trains `fine_tune`'s two fits from the start or from a checkpoint, and turns Ctrl-C or SIGTERM into `RunInterrupted`. `preserved` is the same idea in memory: it puts a learner back as it was after a trial run.
 
 Docs: https://pets-fastai.github.io/pets_fastai/checkpoint.html.md"""
 
@@ -8,16 +8,19 @@ Docs: https://pets-fastai.github.io/pets_fastai/checkpoint.html.md"""
 
 # %% auto #0
 __all__ = ['RunError', 'RunInterrupted', 'write_state', 'read_state', 'new_run', 'RunCheckpoint', 'schedule', 'Interruptible',
-           'fit_schedule', 'ModelFileError', 'model_file', 'check_model_file']
+           'fit_schedule', 'ModelFileError', 'model_file', 'check_model_file', 'preserved']
 
-# %% ../nbs/08a_checkpoint.ipynb #c28d7974
-import io, json, random, signal, threading, zipfile
+# %% ../nbs/08a_checkpoint.ipynb #19f7e70a
+import copy, io, json, random, signal, threading, zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 from fastai.callback.core import Callback
 from fastai.learner import Learner
+from fastai.torch_core import to_device
 
 from . import records
 from .profiles import Profile, atomic_write, short_path
@@ -54,20 +57,22 @@ def new_run(runs:Path, arch:str, name:str, **state)->Path:
                        "space, or pass --runs FOLDER.") from e
     return run_dir
 
-# %% ../nbs/08a_checkpoint.ipynb #b286c192
+# %% ../nbs/08a_checkpoint.ipynb #8df7e8bb
 def _rng_state(dls)->dict:
     "The state of every random generator a run draws from"
     return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                mps=torch.mps.get_rng_state() if torch.backends.mps.is_available() else None,
                 loaders=[dl.rng.getstate() for dl in dls.loaders])
 
 def _set_rng_state(dls, s:dict):
     "Put every random generator back to `s`"
     random.setstate(s['python']); np.random.set_state(s['numpy']); torch.set_rng_state(s['torch'])
     if s['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
+    if s.get('mps') is not None and torch.backends.mps.is_available(): torch.mps.set_rng_state(s['mps'])
     for dl, st in zip(dls.loaders, s['loaders']): dl.rng.setstate(st)
 
-# %% ../nbs/08a_checkpoint.ipynb #9866e19d
+# %% ../nbs/08a_checkpoint.ipynb #c050f2d5
 class RunCheckpoint(Callback):
     "After each training epoch, save weights, optimizer, epoch log and random states to `run_dir/checkpoint.pth`, atomically"
     order = records.RunLog.order + 1  # after RunLog has logged the epoch
@@ -75,7 +80,10 @@ class RunCheckpoint(Callback):
     def before_fit(self):
         self.probe = hasattr(self.learn, 'lr_finder')  # lr_find is not part of the run
         if self.restore and not self.probe:  # a resumed fit: RunLog has just reset what it counts for this fit
-            self.learn.run_log.done, self.learn.run_log.lr_max, self.restore = self.restore['done'], self.restore['lr_max'], None
+            self.learn.run_log.done, self.learn.run_log.lr_max = self.restore['done'], self.restore['lr_max']
+            if self.restore.get('scaler') and getattr(self.learn, 'scaler', None) is not None:  # MixedPrecision made it afresh
+                self.learn.scaler.load_state_dict(self.restore['scaler'])
+            self.restore = None
     def before_epoch(self): self.trained = False
     def after_batch(self):
         if self.training: self.trained = self.fit_trained = True
@@ -87,8 +95,9 @@ class RunCheckpoint(Callback):
 
     def _save(self, fit:int, epoch:int):
         log = self.learn.run_log
+        scaler = getattr(self.learn, 'scaler', None)  # mixed precision's loss scale, which it tunes as it trains
         ckpt = dict(fit=fit, epoch=epoch, model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(),
-                    rng=_rng_state(self.dls),
+                    rng=_rng_state(self.dls), scaler=scaler.state_dict() if scaler is not None else None,
                     log=dict(epochs=log.epochs, fits=log.fits, seconds=log.wall_time, done=log.done, lr_max=log.lr_max))
         buf = io.BytesIO()
         torch.save(ckpt, buf)
@@ -112,21 +121,21 @@ class Interruptible:
     def __exit__(self, *exc):
         for s, h in self.old.items(): signal.signal(s, h)
 
-# %% ../nbs/08a_checkpoint.ipynb #ce452217
+# %% ../nbs/08a_checkpoint.ipynb #93d0adb9
 def fit_schedule(learn:Learner, prof:Profile, run_dir:Path, ckpt:dict|None=None):
     "Train `prof`'s schedule from the start, or from the checkpoint `ckpt`; record an interruption in `state.json`"
     cb, (fit0, epoch0) = learn.run_checkpoint, (0, 0) if ckpt is None else (ckpt['fit'], ckpt['epoch'])
     steps = schedule(prof)
     if ckpt is not None and fit0 < len(steps) - 1 and epoch0 >= steps[fit0]['n_epoch']: fit0, epoch0 = fit0 + 1, 0
     if fit0 >= len(steps): fit0, epoch0 = len(steps) - 1, steps[-1]['n_epoch']  # all trained: an empty last fit sets up the recorder
-    cb.restore = ckpt['log'] if ckpt is not None and epoch0 else None  # inside a fit: its epoch count and top lr so far
+    cb.restore = {**ckpt['log'], 'scaler': ckpt.get('scaler')} if ckpt is not None and epoch0 else None  # inside a fit: its counts, top lr and loss scale
     try:
         with Interruptible():
             for i, step in enumerate(steps):
                 if i < fit0: continue
                 learn.freeze() if step['frozen'] else learn.unfreeze()  # a new fit clears the optimizer state, as in fine_tune
                 if ckpt is not None and i == fit0:
-                    if epoch0: learn.opt.load_state_dict(ckpt['opt'])
+                    if epoch0: learn.opt.load_state_dict(to_device(ckpt['opt'], learn.dls.device))  # beside the parameters
                     _set_rng_state(learn.dls, ckpt['rng'])
                 cb.fit_idx = i
                 kw = {k: v for k, v in step.items() if k not in ('frozen', 'n_epoch', 'lr_max')}
@@ -170,3 +179,28 @@ def check_model_file(fn:Path):
     if not any(n.endswith('/data.pkl') for n in names):
         raise ModelFileError(f"{short_path(fn)} is a zip archive but not a PyTorch file saved by fastai's export. "
                              "Pass the model.pkl of a run.")
+
+# %% ../nbs/08a_checkpoint.ipynb #4c101b14
+def _clone(o):
+    "A detached copy of tensor `o`, or a deep copy of anything else"
+    return o.detach().clone() if isinstance(o, Tensor) else copy.deepcopy(o)
+
+@contextmanager
+def preserved(learn:Learner): # its optimiser is created first if it has none
+    "Put `learn`'s weights, buffers, gradients, train/eval modes and optimiser state back as they were on exit"
+    if learn.opt is None: learn.create_opt()
+    model, opt = learn.model, learn.opt
+    params = list(model.parameters())
+    weights = {k: _clone(v) for k, v in model.state_dict().items()}
+    grads = [None if p.grad is None else _clone(p.grad) for p in params]
+    needs_grad = [p.requires_grad for p in params]
+    modes = [m.training for m in model.modules()]
+    state = {p: {k: _clone(v) for k, v in s.items()} for p, s in opt.state.items()}
+    hypers = [_clone(h) for h in opt.hypers]
+    try: yield learn
+    finally:
+        model.load_state_dict(weights)
+        for p, g, r in zip(params, grads, needs_grad): p.grad, p.requires_grad = g, r
+        for m, t in zip(model.modules(), modes): m.training = t
+        opt.state.clear(); opt.state.update(state)
+        for h, s in zip(opt.hypers, hypers): h.clear(); h.update(s)

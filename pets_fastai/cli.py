@@ -47,7 +47,7 @@ def positive_int(s:str)->int:
     if n < 1: raise argparse.ArgumentTypeError(f"{s!r} must be 1 or more")
     return n
 
-# %% ../nbs/12_cli.ipynb #0a42d7ba
+# %% ../nbs/12_cli.ipynb #6627582c
 def _data_options()->argparse.ArgumentParser:
     "Options that choose the profile, data, backbone and sizes"
     p = argparse.ArgumentParser(add_help=False)
@@ -55,7 +55,7 @@ def _data_options()->argparse.ArgumentParser:
     g.add_argument('--profile', choices=('smoke', 'sample', 'full'), help="default: get_profile's choice ($PETS_PROFILE, ...)")
     g.add_argument('--data', type=Path, metavar='FOLDER', help='folder of Oxford-IIIT Pet photos named <breed>_<n>.jpg '
                    "(default: $PETS_PATH, or the profile's own data)")
-    g.add_argument('--arch', help='backbone, one of pets_fastai.learner.ARCHS')
+    g.add_argument('--arch', help='backbone, one of pets_fastai.backbones.ARCHS')
     g.add_argument('--pretrained', action=argparse.BooleanOptionalAction, help='start from ImageNet weights')
     g.add_argument('--size', type=positive_int, dest='sz', metavar='PX', help='side of the training images')
     g.add_argument('--item-size', type=positive_int, dest='item_sz', metavar='PX', help='presize side, before augmentation')
@@ -115,13 +115,13 @@ def parser()->argparse.ArgumentParser:
     cp.add_argument('--archs', type=lambda s: s.split(','), metavar='A,B,…', help='backbones (default: three that suit the profile)')
     return p
 
-# %% ../nbs/12_cli.ipynb #a6190359
+# %% ../nbs/12_cli.ipynb #b2d53e43
 _OVERRIDES = ('arch', 'pretrained', 'sz', 'item_sz', 'bs', 'seed', 'n_per_breed', 'epochs', 'freeze_epochs')
 
 def resolve_profile(args:argparse.Namespace):
     "The profile that `args` ask for, with their options applied"
     from pets_fastai.profiles import get_profile  # imported when a command runs, as `_api` says
-    from pets_fastai.learner import ARCHS
+    from pets_fastai.backbones import ARCHS
     over = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k, None) is not None}
     if isinstance(getattr(args, 'lr', None), float): over['lr'] = args.lr
     prof = get_profile(args.profile, data=args.data, **over)
@@ -271,11 +271,12 @@ def cmd_compare(args:argparse.Namespace)->int:
     print(pd.DataFrame(rows).to_string(index=False))
     return 1 if any(r['run'].startswith('skipped') for r in rows) else 0
 
-# %% ../nbs/12_cli.ipynb #e6e62998
+# %% ../nbs/12_cli.ipynb #e9986b4a
 def _expected()->tuple:
     "The exception types that are a user's to fix: printed as one line, exit code 1"
     from pets_fastai.photos import PetsDownloadError  # imported when a command runs, as `_api` says
-    from pets_fastai.learner import BatchTooLargeError, DeviceUnavailableError, WeightsUnavailableError
+    from pets_fastai.devices import BatchTooLargeError, DeviceUnavailableError
+    from pets_fastai.backbones import WeightsUnavailableError
     return (_api().RunError, OSError, ValueError, PetsDownloadError, BatchTooLargeError, DeviceUnavailableError,
             WeightsUnavailableError)
 

@@ -11,7 +11,7 @@ Docs: https://pets-fastai.github.io/pets_fastai/deploy.html.md"""
 # %% auto #0
 __all__ = ['preprocessing', 'crop_pixels', 'spec_tensor', 'ServedModel', 'export_onnx', 'onnx_probs', 'agreement']
 
-# %% ../nbs/11_deploy.ipynb #af80aa52
+# %% ../nbs/11_deploy.ipynb #e2fb7d15
 import json, os
 from pathlib import Path
 
@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from PIL import Image
 from fastai.learner import Learner
+from fastai.callback.fp16 import MixedPrecision
+from fastcore.foundation import L
 from fastai.data.transforms import IntToFloatTensor, Normalize, ToTensor
 from fastai.vision.augment import Resize, ResizeMethod, RandomResizedCropGPU, AffineCoordTfm
 
@@ -111,14 +113,15 @@ def spec_tensor(pixels:np.ndarray, # from `crop_pixels`
     x = _bilinear_align_corners(x, spec['sz'])
     return ((x - np.float32(spec['mean'])[:, None, None]) / np.float32(spec['std'])[:, None, None]).astype(np.float32)
 
-# %% ../nbs/11_deploy.ipynb #83f5f92a
+# %% ../nbs/11_deploy.ipynb #b0d90592
 class ServedModel(nn.Module):
     "`model` behind the spec's in-model steps: 0–255 pixels at `item_sz` in, breed probabilities out"
     def __init__(self, model:nn.Module, spec:dict):
         super().__init__()
         self.model, self.sz = model, spec['sz']
-        self.register_buffer('mean', torch.tensor(spec['mean']).view(1, 3, 1, 1))
-        self.register_buffer('std', torch.tensor(spec['std']).view(1, 3, 1, 1))
+        dev = next(model.parameters()).device  # the statistics live where the weights do
+        self.register_buffer('mean', torch.tensor(spec['mean'], device=dev).view(1, 3, 1, 1))
+        self.register_buffer('std', torch.tensor(spec['std'], device=dev).view(1, 3, 1, 1))
 
     def forward(self, x:torch.Tensor)->torch.Tensor:
         x = x / 255
@@ -165,7 +168,7 @@ def export_onnx(model:Path|str,          # a model.pkl, or the run folder holdin
     os.chmod(atomic_write(onnx_fn, lambda f: f.write(onnx_bytes), overwrite=True), 0o644)
     return onnx_fn, json_fn
 
-# %% ../nbs/11_deploy.ipynb #b23c6883
+# %% ../nbs/11_deploy.ipynb #cc34c068
 def onnx_probs(onnx_fn:Path|str, # a model.onnx from `export_onnx`, with its model.json beside it
                fns:list,         # image files
               )->np.ndarray:
@@ -181,7 +184,8 @@ def agreement(learn:Learner,     # the PyTorch learner
               onnx_fn:Path|str,  # its export
               fns:list,          # image files
              )->dict:
-    "How closely the ONNX export's probabilities follow `learn.get_preds` (fastai's own pipeline) on `fns`"
-    with learn.no_bar(): p = learn.get_preds(dl=learn.dls.test_dl(fns))[0].numpy()
+    "How closely the ONNX export's probabilities follow `learn.get_preds` (fastai's own pipeline, in float32) on `fns`"
+    with learn.no_bar(), learn.removed_cbs(L(learn.cbs).filter(lambda cb: isinstance(cb, MixedPrecision))):  # the export computes in float32
+        p = learn.get_preds(dl=learn.dls.test_dl(fns))[0].numpy()
     q = onnx_probs(onnx_fn, fns)
     return dict(n=len(fns), top1_agree=float((p.argmax(1) == q.argmax(1)).mean()), max_dp=float(np.abs(p - q).max()))

@@ -13,7 +13,7 @@ __all__ = ['logsumexp', 'softmax', 'log_softmax', 'nll_loss', 'cross_entropy', '
 import torch
 from torch import Tensor
 
-# %% ../nbs/03_loss.ipynb #90d9e475
+# %% ../nbs/03_loss.ipynb #cc3bd7b2
 def logsumexp(x:Tensor, # activations
               dim:int=-1, # the dimension to sum over
               keepdim:bool=False, # keep `dim`, with size 1?
@@ -24,7 +24,7 @@ def logsumexp(x:Tensor, # activations
     res = m + (x - m).exp().sum(dim, keepdim=True).log()
     return res if keepdim else res.squeeze(dim)
 
-# %% ../nbs/03_loss.ipynb #7ecc6be1
+# %% ../nbs/03_loss.ipynb #5883b1eb
 def softmax(x:Tensor, # activations
             dim:int=-1, # the dimension along which the result sums to 1
            )->Tensor:
@@ -32,7 +32,7 @@ def softmax(x:Tensor, # activations
     e = (x - x.amax(dim, keepdim=True)).exp()
     return e / e.sum(dim, keepdim=True)
 
-# %% ../nbs/03_loss.ipynb #60205808
+# %% ../nbs/03_loss.ipynb #0cf0c9db
 def log_softmax(x:Tensor, # activations
                 dim:int=-1, # the dimension of the classes
                )->Tensor:
@@ -40,7 +40,7 @@ def log_softmax(x:Tensor, # activations
     z = x - x.amax(dim, keepdim=True)
     return z - logsumexp(z, dim, keepdim=True)
 
-# %% ../nbs/03_loss.ipynb #2531ec58
+# %% ../nbs/03_loss.ipynb #38a61aa4
 def _reduce(loss:Tensor, reduction:str)->Tensor:
     "`loss` per item, or its mean or sum over the items"
     if reduction == 'none': return loss
@@ -61,7 +61,7 @@ def nll_loss(logp:Tensor, # log-probabilities, classes along dim 1: (N, C) or (N
                          f"these run from {int(targ.min())} to {int(targ.max())}.")
     return _reduce(-logp.gather(1, targ.long().unsqueeze(1)).squeeze(1), reduction)
 
-# %% ../nbs/03_loss.ipynb #bb2b1475
+# %% ../nbs/03_loss.ipynb #f3cb261c
 def cross_entropy(x:Tensor, # activations, classes along dim 1: (N, C) or (N, C, d1, ...)
                   targ:Tensor, # class indices (N, d1, ...), or probabilities shaped like `x`
                   reduction:str='mean', # 'none' (one loss per item), 'mean' or 'sum' over the items
@@ -73,7 +73,7 @@ def cross_entropy(x:Tensor, # activations, classes along dim 1: (N, C) or (N, C,
         raise ValueError(f"Probability targets must have the activations' shape {tuple(x.shape)}, not {tuple(targ.shape)}.")
     return _reduce(-(targ * logp).sum(1), reduction)
 
-# %% ../nbs/03_loss.ipynb #4153933b
+# %% ../nbs/03_loss.ipynb #2062b2eb
 def entropy(p:Tensor, # probabilities along `dim`, summing to 1
             dim:int=-1, # the dimension of the classes
            )->Tensor:

@@ -1,6 +1,6 @@
 """Generated stand-ins for tests, the Oxford-IIIT Pet archive through `untar_data` (checked, and cut to a few photos per breed on a CPU), or your own folder in `PETS_PATH`.
 
-`get_pets(prof)` returns the folder of images a profile trains on: generated pictures (`make_pets`), the downloaded dataset (`untar_pets`, cut by `pets_subset`), or the folder in `$PETS_PATH`. `BREEDS` lists the 37 breeds and `species` tells a cat breed from a dog breed.
+`get_pets(prof)` returns the folder of images a profile trains on: generated pictures (`make_pets`), the downloaded dataset (`untar_pets`, cut by `pets_subset`), or the folder in `$PETS_PATH`; `pets_images` finds the photos inside it. `BREEDS` lists the 37 breeds and `species` tells a cat breed from a dog breed.
 
 Docs: https://pets-fastai.github.io/pets_fastai/photos.html.md"""
 
@@ -8,7 +8,7 @@ Docs: https://pets-fastai.github.io/pets_fastai/photos.html.md"""
 
 # %% auto #0
 __all__ = ['BREEDS', 'species', 'make_pets', 'pets_check', 'PetsDownloadError', 'untar_pets', 'pets_cache', 'pets_subset',
-           'get_pets']
+           'get_pets', 'pets_images']
 
 # %% ../nbs/00a_photos.ipynb #f0ca9d5e
 import errno, hashlib, http.client, json, os, shutil, tarfile, tempfile, zlib
@@ -208,3 +208,10 @@ def get_pets(prof:Profile, # its `source` says where the images come from
     if not path.is_dir():
         raise FileNotFoundError(f"PETS_PATH={env!r} is not a folder: point it at a folder of Oxford-IIIT Pet images.")
     return path
+
+# %% ../nbs/00a_photos.ipynb #8f1822a1
+def pets_images(path:Path, # a dataset folder
+               )->Path:
+    "The folder holding the photos: `path/images` when it exists (the Oxford layout), else `path`"
+    path = Path(path)
+    return path/'images' if (path/'images').is_dir() else path

@@ -8,8 +8,8 @@ Docs: https://pets-fastai.github.io/pets_fastai/profiles.html.md"""
 
 # %% auto #0
 __all__ = ['DEFAULT_LR', 'PROFILES', 'CPU_PER_BREED', 'OFFLINE_HELP', 'Profile', 'pets_url', 'is_online', 'pets_download_dir',
-           'default_profile', 'get_profile', 'rehearsing', 'default_num_workers', 'versions', 'RunInfo', 'run_info',
-           'short_path', 'atomic_write']
+           'default_profile', 'get_profile', 'rehearsing', 'versions', 'RunInfo', 'run_info', 'short_path',
+           'atomic_write']
 
 # %% ../nbs/00_profiles.ipynb #25ed42c3
 import os, platform, tempfile
@@ -23,13 +23,13 @@ from fastai.torch_core import default_device
 # %% ../nbs/00_profiles.ipynb #d1af7b2a
 DEFAULT_LR = 2e-3
 
-# %% ../nbs/00_profiles.ipynb #16b57ed3
+# %% ../nbs/00_profiles.ipynb #e21b832d
 @dataclass(frozen=True)
 class Profile:
     "Everything that changes between a quick check and a real training run"
     name:str        # `smoke`, `sample` or `full`
     source:str      # where images come from: `generated`, `folder` or `untar`
-    arch:str        # backbone name, resolved by `pets_fastai.learner.get_arch`
+    arch:str        # backbone name, resolved by `pets_fastai.backbones.get_arch`
     pretrained:bool # start from ImageNet weights?
     item_sz:int     # presize: every image is first resized to this square on the CPU
     sz:int          # final training size, after the batch augmentations
@@ -41,11 +41,12 @@ class Profile:
     max_side:int=1700   # largest generated photo side (`generated` source only)
     seed:int=42         # one seed for data split, weights and shuffling
 
-# %% ../nbs/00_profiles.ipynb #0f2686d5
+# %% ../nbs/00_profiles.ipynb #26b502a7
 PROFILES = {
     'smoke':  Profile('smoke',  'generated', 'xresnet_tiny', pretrained=False, item_sz=96, sz=64, bs=32,
                       epochs=2, lr=1e-2, n_per_breed=20, max_side=500),
-    'sample': Profile('sample', 'folder', 'efficientnet_lite0', pretrained=True, item_sz=256, sz=160, bs=32, epochs=4),
+    'sample': Profile('sample', 'folder', 'efficientnet_lite0', pretrained=True, item_sz=256, sz=160, bs=16, epochs=4,
+                      lr=5e-3, freeze_epochs=4),
     'full':   Profile('full',   'untar',  'resnet34', pretrained=True, item_sz=460, sz=224, bs=64, epochs=2),
 }
 
@@ -131,13 +132,6 @@ def get_profile(name:str|None=None, # a profile name; default: `$PETS_PROFILE`, 
 def rehearsing()->bool:
     "Whether this is `make rehearse-full` (`PETS_REHEARSAL=1`): stand-in weights and data, so accuracy claims do not apply"
     return os.environ.get('PETS_REHEARSAL') == '1'
-
-# %% ../nbs/00_profiles.ipynb #07f7738e
-def default_num_workers(n_cpus:int|None=None, # cores to plan for; default: this machine's
-                       )->int:
-    "Data-loader workers that suit a machine with `n_cpus` cores: none on 1–2 cores"
-    n_cpus = n_cpus or os.cpu_count() or 1
-    return 0 if n_cpus <= 2 else min(n_cpus - 1, 8)
 
 # %% ../nbs/00_profiles.ipynb #14595645
 def versions()->dict:

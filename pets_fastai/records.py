@@ -69,17 +69,18 @@ def git_dirty(path:Path|str|None=None)->bool|None:
     out = _git(['status', '--porcelain', '--untracked-files=no'], Path(path or Path(pets_fastai.__file__).parent))
     return None if out is None else out != ''
 
-# %% ../nbs/08_records.ipynb #ebb6e8a5
+# %% ../nbs/08_records.ipynb #116720a1
 def hardware()->str:
-    "The GPU's name, or the CPU's model and the number of cores this process may use"
+    "The GPU's name (CUDA, or Apple's MPS), or the CPU's model and the number of cores this process may use"
     if torch.cuda.is_available(): return f'GPU: {torch.cuda.get_device_name()}'
+    if torch.backends.mps.is_available(): return f'GPU: Apple MPS ({platform.machine()})'
     info = Path('/proc/cpuinfo')
     names = re.findall(r'^model name\s*:\s*(.+)$', info.read_text(), re.M) if info.exists() else []
     cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
     return f"CPU: {names[0].strip() if names else platform.processor() or platform.machine()}, {cores} cores"
 
-# %% ../nbs/08_records.ipynb #cba9cd95
-def weights_of(arch:str,        # backbone name, as in `pets_fastai.learner.ARCHS`
+# %% ../nbs/08_records.ipynb #5dea44b9
+def weights_of(arch:str,        # backbone name, as in `pets_fastai.backbones.ARCHS`
                pretrained:bool, # did it start from ImageNet weights?
               )->str|None:
     "Which ImageNet weights `arch` started from, or None for random initialisation"

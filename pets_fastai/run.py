@@ -13,7 +13,7 @@ Docs: https://pets-fastai.github.io/pets_fastai/run.html.md"""
 __all__ = ['run_learner', 'export_model', 'experiment_name', 'train_run', 'resume_run', 'latest_run', 'load_run_model',
            'image_files', 'predict_images', 'lr_find_run', 'recipe_run', 'interpret_run', 'compare_runs']
 
-# %% ../nbs/10_run.ipynb #aae9dabd
+# %% ../nbs/10_run.ipynb #c1ba049d
 import pickle, sys, tempfile, warnings
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -32,6 +32,7 @@ from .photos import species
 from .images import check_image
 from .data import pets_dls, breed_labeller
 from .learner import pets_learner
+from .devices import oom_advice
 from .recipe import recipe_profile, train_recipe
 from .verify import inspect_image
 from .checkpoint import (RunError, RunInterrupted, read_state, write_state, new_run, RunCheckpoint, fit_schedule,
@@ -104,7 +105,7 @@ def _finish(learn:Learner, prof:Profile, path:Path, run_dir:Path, state:dict)->t
     write_state(run_dir, {**state, 'state': 'finished'})
     return run_dir, rec
 
-# %% ../nbs/10_run.ipynb #7abed0c1
+# %% ../nbs/10_run.ipynb #233bc66b
 def train_run(prof:Profile,          # what to train
               path:Path,             # the folder of images
               runs:Path=Path('runs'),# where the new run folder goes
@@ -122,10 +123,10 @@ def train_run(prof:Profile,          # what to train
     prof = replace(prof, lr=prof.lr if lr is None else lr)
     state['settings'] = asdict(prof)  # the checkpoint callback holds this same dict
     write_state(run_dir, {**state, 'state': 'running'})
-    fit_schedule(learn, prof, run_dir)
+    with oom_advice(prof.bs): fit_schedule(learn, prof, run_dir)
     return _finish(learn, prof, path, run_dir, state)
 
-# %% ../nbs/10_run.ipynb #7fa2e8b4
+# %% ../nbs/10_run.ipynb #5e9f53b1
 def resume_run(run_dir:Path|str, # a run folder that `train_run` left interrupted
               )->tuple[Path, dict]: # the run folder and the record
     "Continue an interrupted run from its last checkpoint; export the model and write the record as `train_run` would"
@@ -144,7 +145,7 @@ def resume_run(run_dir:Path|str, # a run folder that `train_run` left interrupte
     log = learn.run_log
     log.epochs, log.fits, log.seconds = ckpt['log']['epochs'], ckpt['log']['fits'], ckpt['log']['seconds']
     write_state(run_dir, {**state, 'state': 'running', 'fit': ckpt['fit'], 'epoch': ckpt['epoch']})
-    fit_schedule(learn, prof, run_dir, ckpt)
+    with oom_advice(prof.bs): fit_schedule(learn, prof, run_dir, ckpt)
     return _finish(learn, prof, path, run_dir, state)
 
 # %% ../nbs/10_run.ipynb #2bd24043
@@ -256,7 +257,7 @@ def lr_find_run(prof:Profile, path:Path, runs:Path=Path('runs'), num_it:int=100,
     write_state(run_dir, {**state, 'state': 'finished'})
     return run_dir, rec
 
-# %% ../nbs/10_run.ipynb #a9514ffe
+# %% ../nbs/10_run.ipynb #1a36d553
 def recipe_run(prof:Profile,          # what to train: data, backbone, batch size, seed
                path:Path,             # the folder of images
                runs:Path=Path('runs'),# where the new run folder goes
@@ -268,7 +269,7 @@ def recipe_run(prof:Profile,          # what to train: data, backbone, batch siz
     prof, recipe = recipe_profile(prof, **overrides)  # the run folder names what trains
     state = dict(data=str(Path(path).resolve()), command=command, settings=asdict(prof), recipe=True)
     run_dir = new_run(runs, prof.arch, f'{prof.name}-recipe', **state)
-    with Interruptible():
+    with Interruptible(), oom_advice(prof.bs):
         try: learn, rec = train_recipe(prof, path, holdout=holdout, **recipe, experiment=f'recipe ({prof.name})')
         except KeyboardInterrupt as e:
             write_state(run_dir, {**state, 'state': 'interrupted', 'reason': str(e) or 'SIGINT'})
@@ -306,7 +307,7 @@ def interpret_run(model:Path,          # a `model.pkl` or its run folder
     return dict(model=fn, error_rate=float(1 - np.trace(cm) / cm.sum()), n=int(cm.sum()),
                 recorded=rec['final'].get('error_rate'), pairs=pairs, png=png)
 
-# %% ../nbs/10_run.ipynb #4cdb936f
+# %% ../nbs/10_run.ipynb #2a52cffd
 def compare_runs(profs:list,           # one profile per backbone
                  path:Path,            # the folder of images
                  runs:Path=Path('runs'),
@@ -314,7 +315,7 @@ def compare_runs(profs:list,           # one profile per backbone
                  command:str|None=None,
                 )->list[dict]:         # one row per backbone: arch, params, error_rate, valid_loss, seconds, run
     "Train each of `profs` with `train_run`; one row per backbone, `run='skipped: why'` where it could not train"
-    from pets_fastai.learner import WeightsUnavailableError
+    from pets_fastai.backbones import WeightsUnavailableError
     rows = []
     for p in profs:
         print(f'--- {p.arch}')

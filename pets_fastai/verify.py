@@ -10,7 +10,7 @@ Docs: https://pets-fastai.github.io/pets_fastai/verify.html.md"""
 __all__ = ['img_bytes', 'blank_png', 'write_files', 'folder_hashes', 'inspect_image', 'name_problems', 'Finding', 'PhotoReport',
            'scan_photos']
 
-# %% ../nbs/07_verify.ipynb #d01c9cde
+# %% ../nbs/07_verify.ipynb #41e821aa
 import hashlib, io, os, re, struct, unicodedata, warnings, zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,8 @@ from PIL import Image
 from fastcore.basics import patch
 from fastai.data.all import L, image_extensions
 
-from .data import pat, pets_images
+from .data import pat
+from .photos import pets_images
 from .images import sniff_format, check_image, EXT_FORMAT, cannot_read
 
 # %% ../nbs/07_verify.ipynb #08390f1b

@@ -11,10 +11,9 @@ import torchvision
 from torch import nn
 from fastai.callback.hook import total_params
 
-from pets_fastai.arch import (RESNETS, ARCH_PLANS, ComparePlan, imagenet_weights, forward_flops, memory_kind,
-                              reset_peak_memory, peak_memory, CostCB, native_bf16, bf16_forward, plot_error_time,
-                              compare_archs, plan_dls, subset_dls)
-from pets_fastai.learner import resnet_weights
+from pets_fastai.arch import RESNETS, ARCH_PLANS, ComparePlan, imagenet_weights, plot_error_time, compare_archs, plan_dls
+from pets_fastai.costs import forward_flops, memory_kind, reset_peak_memory, peak_memory, CostCB, native_bf16, bf16_forward, subset_dls
+from pets_fastai.backbones import resnet_weights
 from pets_fastai.profiles import get_profile
 from helpers import linear_learner
 
@@ -54,7 +53,7 @@ def test_forward_flops_runs_on_real_weights_without_touching_them():
 @pytest.mark.skipif(memory_kind() != 'process peak RSS', reason='needs a resettable peak RSS (Linux)')
 def test_peak_memory_resets():
     "In a fresh process: 200 MB raise the peak, a reset brings it back (a long-lived test worker's earlier peaks and freed memory would blur both)"
-    code = ("import torch; from pets_fastai.arch import reset_peak_memory, peak_memory\n"
+    code = ("import torch; from pets_fastai.costs import reset_peak_memory, peak_memory\n"
             "reset_peak_memory(); base = peak_memory(); big = torch.ones(50_000_000); del big\n"
             "grew = peak_memory() - base; reset_peak_memory(); print(grew, peak_memory() - base)")
     r = subprocess.run([sys.executable, '-W', 'ignore', '-c', code], capture_output=True, text=True)
@@ -97,7 +96,9 @@ def test_plans_are_consistent():
     assert ARCH_PLANS['smoke'].archs == RESNETS and ARCH_PLANS['full'].pretrained == RESNETS
     for plan in ARCH_PLANS.values():
         assert set(plan.pretrained) <= set(plan.archs)
-        assert not plan.pretrained or plan.epochs >= 2
+        assert not plan.pretrained or plan.epochs > plan.freeze_epochs >= 1
+    sample, prof = ARCH_PLANS['sample'], get_profile('sample')  # lesson 6 trains the Lites with lesson 2's schedule
+    assert (sample.epochs, sample.freeze_epochs, sample.lr, sample.bs) == (prof.freeze_epochs + prof.epochs, prof.freeze_epochs, prof.lr, prof.bs)
 
 
 def test_compare_archs_on_generated_data():
@@ -110,9 +111,13 @@ def test_compare_archs_on_generated_data():
     assert 0 <= r.error_rate <= 1 and r.train_s >= r.s_per_epoch > 0
 
 
-def test_plot_has_one_point_per_row():
-    res = pd.DataFrame(dict(weights=['none (from scratch)', 'ImageNet (packaged)'], params_m=[11.7, 4.7],
-                            train_s=[10., 5.], error_rate=[0.9, 0.3]), index=['resnet18', 'efficientnet_lite0'])
-    ax = plot_error_time(res, 'test').axes[0]
-    assert len([c for c in ax.collections if len(c.get_offsets())]) == 2
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ['from scratch', 'from ImageNet weights']
+def test_plot_labels_every_point_without_overlap():
+    "Three models whose errors are within a point of each other get three labels, stacked apart"
+    res = pd.DataFrame(dict(train_s=[50., 60., 70.], error_rate=[0.300, 0.304, 0.297]),
+                       index=['efficientnet_lite0', 'efficientnet_lite1', 'efficientnet_lite2'])
+    ax = plot_error_time(res, 92, 'test').axes[0]
+    labels = {t.get_text().split(':')[0]: t.xyann[1] for t in ax.texts if ':' in t.get_text()}
+    assert set(labels) == set(res.index)
+    ys = sorted(labels.values())
+    assert min(b - a for a, b in zip(ys, ys[1:])) >= 0.06 - 1e-9, labels
+    assert len(ax.lines) + len(ax.collections) >= 1

@@ -41,6 +41,7 @@ def test_page_names_follow_nbdev(tmp_path):
 
 def test_prepare_shows_docs_and_hides_directives(tmp_path):
     fn = _lesson(tmp_path, nbformat.v4.new_code_cell('#| export\ndef get_profile(name=None): pass'),
+                 nbformat.v4.new_code_cell('#| exports\ndef short_path(p): return p'),
                  nbformat.v4.new_code_cell('#| hide\nsecret = 1'),
                  nbformat.v4.new_code_cell('#| echo: false\nshown_output()'),
                  nbformat.v4.new_markdown_cell('See [the data lesson](01_data.ipynb#labels).'))
@@ -51,9 +52,11 @@ def test_prepare_shows_docs_and_hides_directives(tmp_path):
     assert head.startswith('# Profiles\n\n{.summary}\nOne variable, three scales.\n\n[![Open In Colab](_static/colab-badge.svg)]')  # its own badge, image local
     assert head.count('colab.research.google.com/github/') == 1
     assert head.endswith('profile <strong>sample</strong> on <strong>cpu</strong>, 2026-12-01, 12 s · fastai 2.8.12 · torch 2.14.1.</div>')
-    i = srcs.index('def get_profile(name=None): pass')
-    doc = nb.cells[i+1]  # nbdev's add_show_docs, rendered by show_doc from the module itself
-    assert doc.cell_type == 'markdown' and doc.source.startswith('<a id="get_profile"></a>')
+    assert 'def get_profile(name=None): pass' not in srcs  # an `export` cell shows as its card only, not twice
+    doc = next(c for c in nb.cells if c.source.startswith('<a id="get_profile"></a>'))  # nbdev's add_show_docs, rendered by show_doc from the module itself
+    assert doc.cell_type == 'markdown'
+    i = srcs.index('def short_path(p): return p')  # an `exports` cell, whose code is the lesson: its card, then its code
+    assert nb.cells[i-1].source.startswith('<a id="short_path"></a>') and nb.cells[i].cell_type == 'code'
     assert 'def get_profile(\n    name:str | None=None, # a profile name; default: `$PETS_PROFILE`, else the rule above' in doc.source and '#LNone' not in doc.source
     assert [c.metadata.get('tags') for c in nb.cells if c.source == 'shown_output()'] == [['remove-input']]
     assert srcs[-1] == 'See [the data lesson](data.ipynb#labels).'

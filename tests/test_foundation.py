@@ -11,7 +11,8 @@ from PIL import Image
 from pets_fastai.profiles import get_profile, short_path
 from pets_fastai.photos import BREEDS, species, make_pets, untar_pets, PetsDownloadError
 from pets_fastai.data import breed_labeller, get_pet_images, pets_dls
-from pets_fastai.learner import pets_learner, efficientnet_lite, WeightsUnavailableError
+from pets_fastai.learner import pets_learner
+from pets_fastai.backbones import efficientnet_lite, WeightsUnavailableError
 
 SAMPLE = Path(os.environ.get('PETS_PATH') or Path(__file__).parents[2]/'shared/data/oxford-iiit-pet-sample')
 

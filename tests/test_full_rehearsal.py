@@ -8,7 +8,8 @@ What stands in for what a GPU user gets from the internet:
 The only shrinking is `PETS_OVERRIDES` (`REHEARSAL` below): photos per breed, image sizes, batch size, one epoch.
 `PETS_REHEARSAL=1` lets a lesson skip an accuracy claim (`profiles.rehearsing()`), never the code before it.
 It proves that every `full`-only line runs, end to end, with the real download and weight-loading code; it
-says nothing about accuracy (random weights, generated pictures) nor about GPU-only code (`cuda` cells).
+says nothing about accuracy (random weights, generated pictures). On a CPU it skips GPU-only code (`cuda` cells);
+`make test-gpu` runs the same rehearsal on a GPU, those cells included.
 """
 import io, os, tarfile
 from pathlib import Path
@@ -62,6 +63,7 @@ def test_notebook_at_full(nb, stand_ins, monkeypatch):
     for k, v in env.items(): monkeypatch.setenv(k, v)
     monkeypatch.delenv('PETS_PATH', raising=False)
     fastai_cfg.cache_clear()
-    ok, _ = run_nb(nb, skip_flags=['cuda'], force_flags=['slow'], basepath=ROOT, cell_timeout=900)
+    cuda = ['cuda'] if torch.cuda.is_available() else []  # `cuda` cells run where there is one (make test-gpu)
+    ok, _ = run_nb(nb, skip_flags=['cuda'] if not cuda else [], force_flags=['slow'] + cuda, basepath=ROOT, cell_timeout=900)
     assert ok, f'{nb.name} failed at full on the CPU ({REHEARSAL}); the traceback is printed above'
     assert srv.requests <= 1, 'each worker downloads the archive once, then uses the cache'

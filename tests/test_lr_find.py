@@ -6,7 +6,8 @@ from torch import nn
 import matplotlib.pyplot as plt
 from fastai.vision.all import Learner, DataLoaders, CrossEntropyLossFlat, minimum, steep, valley, slide
 
-from pets_fastai.lr_find import find_lr, preserved, reseed, LRFinderResult
+from pets_fastai.lr_find import find_lr, reseed, LRFinderResult
+from pets_fastai.checkpoint import preserved
 from helpers import conv_learner
 
 

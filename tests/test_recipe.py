@@ -8,9 +8,10 @@ from fastai.learner import load_learner
 
 from pets_fastai.profiles import get_profile
 from pets_fastai.photos import make_pets
-from pets_fastai.data import pets_dls, presized, get_pet_images
+from pets_fastai.data import pets_dls, get_pet_images
+from pets_fastai.presize import presized
 from pets_fastai.learner import pets_learner
-from pets_fastai.recipe import body_features, photo_features, fit_head, cv_error, train_recipe, measured, RECIPE, TODAY
+from pets_fastai.recipe import body_features, photo_features, fit_head, cv_error, train_recipe, measured, RECIPE, BASELINE
 
 _spec = importlib.util.spec_from_file_location('bench', Path(__file__).parents[1]/'tools'/'experiments'/'bench.py')
 bench = importlib.util.module_from_spec(_spec)
@@ -187,6 +188,6 @@ def test_measured_records_ship_with_the_package():
     "The records lesson 9 shows are package data: they load from an installed copy, not only from the repository"
     abl = measured('ablation')[-1]
     winner = next(r for r in abl['rows'] if r['setting'] == abl['winner'])
-    assert winner['settings'] == RECIPE and abl['rows'][0]['settings'] == TODAY and len(winner['cv_folds']) == 5 * len(abl['fold_seeds'])
+    assert winner['settings'] == RECIPE and abl['rows'][0]['settings'] == BASELINE and len(winner['cv_folds']) == 5 * len(abl['fold_seeds'])
     assert measured('bench')[-1]['kind'] == 'bench'
     with pytest.raises(ValueError, match="kind='nope'"): measured('nope')

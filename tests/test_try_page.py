@@ -188,3 +188,12 @@ def test_page_without_a_model_says_how_to_get_one(browser, server, tmp_path):
     pg = Page(browser, base, '/empty/try.html')
     assert 'make demo' in pg.page.inner_text('#try-model') and pg.page.is_disabled('#try-file')
     assert not pg.errors and not pg.outside, (pg.errors, pg.outside)
+
+def test_page_opened_from_disk_says_how_to_serve_it(browser, site):
+    "Under file:// the module script and the model are blocked: the page says in one line how to serve it"
+    pg = browser.new_page()
+    pg.goto((site[1].parents[2]/'try.html').as_uri())
+    pg.wait_for_timeout(500)  # time enough for the module script, were it allowed, to replace the line
+    text = pg.inner_text('#try-model')
+    assert 'python -m http.server --directory _site' in text and 'Loading' not in text, text
+    assert pg.is_disabled('#try-file')

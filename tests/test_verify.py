@@ -11,8 +11,9 @@ from helpers import shown
 from pets_fastai.photos import BREEDS, PetsDownloadError, make_pets, untar_pets
 from pets_fastai.data import get_pet_images, pets_block, pets_dls
 from pets_fastai.images import huge_jpeg, sniff_format
-from pets_fastai.learner import (BatchTooLargeError, DeviceUnavailableError, WeightsUnavailableError, check_device,
-                                 oom_advice, pets_learner)
+from pets_fastai.learner import pets_learner
+from pets_fastai.backbones import WeightsUnavailableError
+from pets_fastai.devices import BatchTooLargeError, DeviceUnavailableError, check_device, oom_advice
 from pets_fastai.profiles import get_profile
 from pets_fastai.records import write_json
 from pets_fastai.verify import blank_png, folder_hashes, img_bytes, name_problems, scan_photos

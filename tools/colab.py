@@ -80,13 +80,13 @@ def fix_table(src:str, slug:str)->str:
     out = []
     for line in src.split('\n'):
         cells = line.split('|')
-        m = re.search(r'\]\((\d\d_[\w-]+\.ipynb)\)', line)
+        m = re.search(r'\]\((\d\d[a-z]?_[\w-]+\.ipynb)\)', line)
         if line.startswith('|') and m:
             cells = [c for c in cells[1:-1] if 'colab.research.google.com' not in c]
             line = '|' + '|'.join(cells) + f'| [Open in Colab]({colab_url(slug, m[1])}) |'
-        elif line.startswith('|') and re.match(r'^\|[-| ]+\|$', line) and out and 'lesson' in out[-1]:
+        elif line.startswith('|') and re.match(r'^\|[-| ]+\|$', line) and out and out[-1].startswith('| #'):
             line = '|---' * (len(out[-1].split('|')) - 2) + '|'
-        elif line.startswith('| #') and 'lesson' in line and 'Colab' not in line:
+        elif line.startswith('| #') and 'Colab' not in line:
             line = line + ' Colab |'
         out.append(line)
     return '\n'.join(out)
@@ -102,7 +102,7 @@ def fix_nb(nb:dict, name:str, proj:dict)->dict:
     cells[at:at] = [_cell('markdown', CELL_IDS[0], GPU_MD), _cell('code', CELL_IDS[1], install_src(proj))]
     if name == 'index.ipynb':
         for c in cells:
-            if c['cell_type'] == 'markdown' and re.search(r'\]\(\d\d_[\w-]+\.ipynb\)', _src(c)):
+            if c['cell_type'] == 'markdown' and re.search(r'\]\(\d\d[a-z]?_[\w-]+\.ipynb\)', _src(c)):
                 c['source'] = _cell('markdown', '', fix_table(_src(c), slug))['source']
     return {**nb, 'cells': cells}
 

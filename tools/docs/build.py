@@ -1,8 +1,9 @@
 """Build the documentation site into `_site/` from `nbs/*.ipynb` and the outputs stored in them, offline.
 
 Each notebook goes through nbdev's own processors (`nbdev.process.NBProcessor`): `add_show_docs` puts a `show_doc`
-after each exported definition, rendered here as markdown (nbdev's `_pre_docs` would need Quarto), and directives
-become myst-nb tags. Under the title goes a line saying which profile, device and versions produced the stored
+after each exported definition, rendered here as markdown (nbdev's `_pre_docs` would need Quarto), `rm_export` hides
+the source of `#| export` cells so that each export shows once, as its card (`#| exports` cells, whose code is the
+lesson, show it after the card), and directives become myst-nb tags. Under the title goes a line saying which profile, device and versions produced the stored
 outputs, read from the notebook's `pets_fastai` metadata (`tools/docs/outputs.py` writes it). A stored traceback
 stops the build. Sphinx (myst-nb, sphinx-book-theme, config in `docs/`) renders `_proc/` into `_site/`. Pages are
 named as nbdev names them (`nbs/00_profiles.ipynb` becomes `profiles.html`, anchors as in `_modidx.py`), so the links
@@ -14,7 +15,8 @@ from docutils.nodes import make_id
 from fastcore.nbio import mk_cell, nb2dict
 from fastcore.script import call_parse
 from nbdev.process import NBProcessor
-from nbdev.processors import add_show_docs, clean_magics, clean_show_doc, filter_stream_, hide_, hide_line, populate_language, rm_header_dash, strip_ansi
+from nbdev.processors import (add_show_docs, clean_magics, clean_show_doc, filter_stream_, hide_, hide_line, mv_exports, populate_language,
+                              rm_export, rm_header_dash, strip_ansi)
 from nbdev.showdoc import show_doc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +66,7 @@ def show_docs(mod):
         except NameError as e: raise DocsError(f'show_doc({m[1]}) of {mod.__name__} failed: {e}. An annotation names what the '
                                                'module does not import: import it in the notebook\'s export cell.') from None
         anchor = '' if make_id(m[1]) == m[1].lower() else f'<a id="{m[1].lower()}"></a>\n\n'  # Sphinx names `get_profile`'s heading `get-profile`
+        md = re.sub(r'^\s*---\s*\n', '', md)  # nbdev's leading rule: docutils refuses one at the start of a section (after a heading)
         cell.cell_type, cell.source = 'markdown', anchor + re.sub(r'(?:#LNone)?\)\{target="_blank"[^}]*\}', '){.showdoc-source}', md)
         for k in ('outputs', 'execution_count'): cell.pop(k, None)
     return _f
@@ -102,7 +105,7 @@ def prepare(fn:Path, names:dict[str,str]):
     exp = next((c.directives_['default_exp'] for c in nb.cells if 'default_exp' in c.directives_), None)  # nbdev folds metadata's in
     mod = importlib.import_module(f'pets_fastai.{exp}') if exp else None
     procs = [check_tracebacks(fn), populate_language, add_show_docs, strip_ansi, hide_line, filter_stream_, rm_header_dash,
-             clean_show_doc, *([show_docs(mod)] if mod else []), clean_magics, myst_tags, hide_, links(names)]
+             clean_show_doc, *([show_docs(mod)] if mod else []), rm_export, clean_magics, myst_tags, hide_, links(names), mv_exports]
     nbp.procs = [p(nb) if isinstance(p, type) else p for p in procs]
     nbp.process()
     title_cell(nb.cells[0], run_banner(json.loads(fn.read_text())) if fn.stem != 'index' else '')
@@ -141,11 +144,14 @@ def build(nbs:Path=ROOT/'nbs', out:Path=ROOT/'_site', work:Path=ROOT, runs:Path=
     shutil.copytree(ROOT/'docs'/'_static', proc/'_static')  # images the cells point at, such as the Colab badge
     prepared = {fn: prepare(fn, names) for fn in fns}
     number = lambda fn: re.sub(r'^0(?=\d)', '', fn.stem.split('_')[0])  # 00_profiles is lesson 0, 08a_checkpoint 8a
-    lessons = [f'{number(fn)}. {nb.cells[0].source.splitlines()[0][2:]} <{names[fn.stem]}>' for fn, nb in prepared.items() if fn.stem != 'index']
+    entry = lambda fn, nb: f'{number(fn)}. {nb.cells[0].source.splitlines()[0][2:]} <{names[fn.stem]}>'
+    lessons = [entry(fn, nb) for fn, nb in prepared.items() if fn.stem != 'index' and not fn.stem.startswith('00')]
+    reference = [entry(fn, nb) for fn, nb in prepared.items() if fn.stem.startswith('00')]  # the machinery lessons use
     has_try = (ROOT/'docs'/'try.md').exists() and (ROOT/'tools'/'docs'/'try_assets.py').exists()
     if has_try: shutil.copy(ROOT/'docs'/'try.md', proc/'try.md')
     for fn, nb in prepared.items():
-        if fn.stem == 'index': nb.cells.append(mk_cell(toctree('Lessons', lessons) + ('\n\n' + toctree('Try it', ['try']) if has_try else ''), 'markdown'))
+        if fn.stem == 'index': nb.cells.append(mk_cell('\n\n'.join([toctree('Lessons', lessons), toctree('Reference', reference)]
+                                                                   + [toctree('Try it', ['try'])] * has_try), 'markdown'))
         (proc/f'{names[fn.stem]}.ipynb').write_text(json.dumps(nb2dict(nb)))
     html_dir = tmp/'html'
     args = ['-b', 'html', '-E', '-W', '--keep-going', '-c', str(ROOT/'docs'), '-d', str(tmp/'doctrees'), str(proc), str(html_dir)]

@@ -7,8 +7,8 @@ computed once for every photo, timed, and kept in `--features` (a scratch folder
 Every candidate is then scored by stratified 5-fold cross-validation of its head on those features (mean, std
 and each fold), and timed as it would train on every photo: its feature passes plus one fit of its head.
 The winner is the fastest candidate within one standard error (`paired_gap`) of the lowest cross-validated error
-among those that train no slower than today's recipe and need one body.
-Last, today's recipe (`train_recipe(holdout=True, **TODAY)`, what `make demo` ran) and the winner
+among those that train no slower than the baseline recipe and need one body.
+Last, the baseline recipe (`train_recipe(holdout=True, **BASELINE)`, what `make demo` ran) and the winner
 (`train_recipe(**winner)`) run side by side, and their wall times and the goal ratios go in the same record.
 """
 import argparse, datetime, os, time
@@ -22,7 +22,7 @@ from pets_fastai.profiles import get_profile
 from pets_fastai.data import pets_dls
 from pets_fastai.learner import pets_learner
 from pets_fastai.records import new_record, write_json, git_revision
-from pets_fastai.recipe import body_features, fit_head, cv_error, paired_gap, train_recipe, TODAY
+from pets_fastai.recipe import body_features, fit_head, cv_error, paired_gap, train_recipe, BASELINE
 
 FEATURES = [  # (backbone, size, flip, augmented views): the views each candidate below needs, computed once
     ('efficientnet_lite0', 288, True, 2), ('efficientnet_lite1', 320, True, 0), ('efficientnet_lite2', 300, True, 0),
@@ -33,11 +33,11 @@ SEEDS = (42, 43, 44)  # 5 stratified folds dealt three ways: 15 paired folds per
 def features(prof, path, arch, sz, flip, augs, store:Path)->dict:
     "Every photo's features for each view at (`arch`, `sz`), with the seconds each view took; computed once, kept in `store`"
     fn = store/f'{arch}-{sz}.pt'
-    if fn.exists(): return torch.load(fn)
+    if fn.exists(): return torch.load(fn, map_location='cpu')  # features are kept on the CPU, where the heads are fitted
     prof = replace(prof, arch=arch, sz=sz, item_sz=sz + 32)
     start = time.perf_counter()
     dls = pets_dls(prof, path, valid_pct=0.)
-    learn = pets_learner(dls, prof)
+    learn = pets_learner(dls, prof, speed=False)  # float32 features, as `train_recipe` computes them
     plain = dls.test_dl(dls.train_ds.items, with_labels=True)  # as `photo_features` does, one view at a time
     out = dict(feats={}, seconds=dict(setup=round(time.perf_counter() - start, 2)))
     views = [('plain', plain, False), *[('flip', plain, True)] * flip,
@@ -58,7 +58,7 @@ LOGISTIC = dict(head='logistic', C=1.0)
 
 def candidates()->dict:
     "Row name -> `train_recipe` settings; `sets` lists (backbone, size) pairs whose features are concatenated"
-    rows = {"today's recipe: Lite0 288 px, fastai head, plain + 2 augmented views": TODAY,
+    rows = {"baseline: Lite0 288 px, fastai head, plain + 2 augmented views": BASELINE,
             'reference: Lite0 288 px, logistic regression, plain + flip': dict(arch=L0, sz=288, flip=True, **LOGISTIC),
             'Lite0 288, logistic, plain only': dict(arch=L0, sz=288, **LOGISTIC),
             'Lite0 288, logistic, plain + flip + 2 augmented': dict(arch=L0, sz=288, flip=True, augs=2, **LOGISTIC),
@@ -102,7 +102,7 @@ def main():
     p.add_argument('--features', default='runs/features', help='scratch folder for the stored features (default: runs/features)')
     p.add_argument('--features-only', action='store_true', help='compute the feature sets and stop')
     p.add_argument('--out', default='runs', help='folder for the ablation record (default: runs)')
-    p.add_argument('--side-by-side', action='store_true', help="also train TODAY and the winner with train_recipe, one after the other")
+    p.add_argument('--side-by-side', action='store_true', help="also train BASELINE and the winner with train_recipe, one after the other")
     args = p.parse_args()
     prof, store, load = get_profile('sample'), Path(args.features), os.getloadavg()
     fsets = {(a, sz): features(prof, None, a, sz, flip, augs, store) for a, sz, flip, augs in FEATURES}
@@ -112,21 +112,21 @@ def main():
     torch.set_num_threads(1)  # heads on stored features are small: one thread beats two threads fighting a busy machine
     rows = [score(name, kw, fsets) for name, kw in candidates().items()]
     torch.set_num_threads(threads)
-    today = rows[0]
-    shippable = [r for r in rows if len(r['sets']) == 1 and r['train_s'] <= today['train_s']]
+    base = rows[0]
+    shippable = [r for r in rows if len(r['sets']) == 1 and r['train_s'] <= base['train_s']]
     best = min(shippable, key=lambda r: r['cv_error_rate'])
     winner = min([r for r in shippable if paired_gap(r['cv_folds'], best['cv_folds']) < 1], key=lambda r: r['train_s'])
     print(f"winner: {winner['setting']}", flush=True)
     side = {}
-    for name, kw, holdout in [('today', TODAY, True), ('winner', winner['settings'], False)] * args.side_by_side:
+    for name, kw, holdout in [('baseline', BASELINE, True), ('winner', winner['settings'], False)] * args.side_by_side:
         rec = train_recipe(prof, holdout=holdout, **kw)[1]
         side[name] = dict(settings=kw, holdout=holdout, train_s=rec['train_s'], timings=rec['timings'],
                           wall_time_s=rec['wall_time_s'], final=rec['final'], n_train=rec['data']['n_train'])
         print(name, side[name], flush=True)
-    goal = dict(cv_error_ratio=round(winner['cv_error_rate'] / today['cv_error_rate'], 3),
-                train_time_ratio=round(winner['train_s'] / today['train_s'], 3))  # both as timed in this run, on all 460 photos
-    if side: goal['train_recipe_time_ratio'] = round(side['winner']['train_s'] / side['today']['train_s'], 3)
-    print(f'goal ratios (winner / today): {goal}', flush=True)
+    goal = dict(cv_error_ratio=round(winner['cv_error_rate'] / base['cv_error_rate'], 3),
+                train_time_ratio=round(winner['train_s'] / base['train_s'], 3))  # both as timed in this run, on all 460 photos
+    if side: goal['train_recipe_time_ratio'] = round(side['winner']['train_s'] / side['baseline']['train_s'], 3)
+    print(f'ratios to the baseline (winner / baseline): {goal}', flush=True)
     rec = new_record('ablation', prof, os.environ.get('PETS_PATH'), folds=5, fold_seeds=list(SEEDS),
                      n_photos=len(fsets[(L0, 288)]['y']), load_avg=[load, os.getloadavg()],
                      features={f'{a}-{sz}': {k: f[k] for k in ('seconds', 'created', 'git_revision', 'load_avg')}

@@ -6,12 +6,14 @@ Run `python tools/experiments/bench.py` (or `make bench`). For each configuratio
 - training images/s: `fit` steps of the whole network, unfrozen, data loading included;
 - peak memory: the largest proportional set size (PSS: shared pages split between the processes that share
   them) of the process and its data-loader workers together, sampled every 50 ms from /proc (on systems
-  without /proc, the main process's peak resident set size).
+  without /proc, the main process's peak resident set size); on a GPU also the most memory its tensors held.
+
+Every clock is read after the device has finished its queued work (`devices.sync`): CUDA runs asynchronously.
 
 The first batch of each measurement (worker start-up, first allocations) is not timed. The last row, "ours", is the
 product's own code path: `pets_dls` and `pets_learner` with their defaults and nothing overridden, so it measures
 what lessons and `pets-fastai train` get. The rows above it switch those defaults off and back on one at a time.
-The presized copy (`pets_fastai.data.presized`) is brought up to date once, outside the timed runs.
+The presized copy (`pets_fastai.presize.presized`) is brought up to date once, outside the timed runs.
 """
 import argparse, json, os, resource, subprocess, sys, threading, time
 from pathlib import Path
@@ -56,7 +58,7 @@ class PeakMemory:
         if not self.proc: self.mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 def measure(path:str,      # the photos
-            arch:str,      # backbone name in `pets_fastai.learner.ARCHS`
+            arch:str,      # backbone name in `pets_fastai.backbones.ARCHS`
             sz:int,        # training size
             bs:int,        # batch size
             batches:int,   # timed batches
@@ -71,14 +73,17 @@ def measure(path:str,      # the photos
     from pets_fastai.profiles import get_profile
     from pets_fastai.data import pets_dls
     from pets_fastai.learner import pets_learner
+    from pets_fastai.devices import sync
+    from pets_fastai.costs import reset_peak_memory, peak_memory
 
     class Timer(Callback):
         "Time `batches` training steps after the first, then stop"
         def before_fit(self): self.i = 0
         def after_batch(self):
             self.i += 1
-            if self.i == 1: self.start = time.perf_counter()
+            if self.i == 1: sync(self.dls.device); self.start = time.perf_counter()
             if self.i == batches + 1:
+                sync(self.dls.device)
                 self.seconds = time.perf_counter() - self.start
                 raise CancelFitException()
 
@@ -87,11 +92,12 @@ def measure(path:str,      # the photos
     kw = {k: v for k,v in dict(num_workers=num_workers, cache=cache).items() if v is not None}
     with PeakMemory() as mem:
         dls = pets_dls(prof, path, **kw)
+        reset_peak_memory(dls.device)
         it = iter(dls.train)
         next(it)
-        start = time.perf_counter()
+        sync(dls.device); start = time.perf_counter()
         for _ in range(batches): next(it)
-        data_s = time.perf_counter() - start
+        sync(dls.device); data_s = time.perf_counter() - start
         del it
         learn = pets_learner(dls, prof)
         learn.unfreeze()
@@ -99,17 +105,20 @@ def measure(path:str,      # the photos
         elif channels_last is not None: learn.to_contiguous()  # whatever pets_learner chose, plain memory order
         timer = Timer()
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4, cbs=timer)
+    gpu = torch.device(dls.device or 'cpu').type == 'cuda'
     return dict(data_ips=batches * bs / data_s, train_ips=batches * bs / timer.seconds, peak_mb=mem.mb,
-                num_workers=dls.train.fake_l.num_workers, channels_last=learn.model[0][0].weight.is_contiguous(memory_format=torch.channels_last))
+                gpu_peak_mb=peak_memory(dls.device) / 2**20 if gpu else None, num_workers=dls.train.fake_l.num_workers, channels_last=learn.model[0][0].weight.is_contiguous(memory_format=torch.channels_last))
 
 def bench_table(rows:dict)->str:
     "Markdown table of `rows` (name -> `measure` result), with ratios to the first row"
     base = next(iter(rows.values()))
-    out = ['| configuration | workers | data img/s | × | train img/s | × | peak memory MB | × |', '|---|---:|---:|---:|---:|---:|---:|---:|']
+    gpu = base.get('gpu_peak_mb') is not None
+    out = ['| configuration | workers | data img/s | × | train img/s | × | peak memory MB | × |' + ' GPU peak MB |' * gpu,
+           '|---|---:|---:|---:|---:|---:|---:|---:|' + '---:|' * gpu]
     for name, r in rows.items():
         out.append(f"| {name} | {r['num_workers']} | {r['data_ips']:.1f} | {r['data_ips']/base['data_ips']:.2f} | "
                    f"{r['train_ips']:.1f} | {r['train_ips']/base['train_ips']:.2f} | {r['peak_mb']:.0f} | "
-                   f"{r['peak_mb']/base['peak_mb']:.2f} |")
+                   f"{r['peak_mb']/base['peak_mb']:.2f} |" + (f" {r['gpu_peak_mb']:.0f} |" if gpu else ''))
     return '\n'.join(out)
 
 def _default_path()->str:
@@ -141,7 +150,7 @@ def main(argv:list|None=None):
     print(f'photos: {path}; {args.arch} at {args.sz} px, bs={args.bs}, {args.batches} timed batches; '
           f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}', flush=True)
     start = time.perf_counter()
-    from pets_fastai.data import presized
+    from pets_fastai.presize import presized
     presized(path, round(args.sz * 1.25))  # brought up to date once, outside the timed runs
     print(f'presized copy ready in {time.perf_counter() - start:.1f} s', flush=True)
     rows = {}

@@ -76,7 +76,7 @@ def main():
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         write_json(json.loads(json.dumps(record, default=str)), out/'arch_gpu.json')
-        fig = plot_error_time(res, f'{dls.device.type}: {plan.epochs} epochs, {res.n_train.iloc[0]} photos at {res.sz.iloc[0]} px')
+        fig = plot_error_time(res.dropna(subset=['error_rate']), dls.valid.n, f'{dls.device.type}: {plan.epochs} epochs, {res.n_train.iloc[0]} photos at {res.sz.iloc[0]} px')
         fig.savefig(out/'arch_gpu.png', dpi=120, bbox_inches='tight')
         print(f'wrote {out/"arch_gpu.json"} and {out/"arch_gpu.png"}')
 
