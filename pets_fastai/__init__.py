@@ -15,7 +15,7 @@ Modules:
 - `pets_fastai.loss`: The loss a classifier trains on, written from scratch: activations to probabilities, a softmax that cannot overflow, cross-entropy checked against PyTorch, and entropy.
 - `pets_fastai.lr_find`: Too high a learning rate wrecks training; Leslie Smith's finder, written from scratch, finds a good one, and agrees with fastai's `lr_find`.
 - `pets_fastai.photos`: Generated stand-ins for tests, the Oxford-IIIT Pet archive through `untar_data` (checked, and cut to a few photos per breed on a CPU), or your own folder in `PETS_PATH`.
-- `pets_fastai.presize`: Decode each full-size photo once, keep a copy already shrunk to the presize, and bring the copy up to date on every call: epochs then decode small files.
+- `pets_fastai.presize`: Decode each full-size photo once, keep a copy already shrunk to the presize and its pixels in one memory-mapped file, and bring both up to date on every call: an epoch then cuts crops out of memory instead of decoding photos.
 - `pets_fastai.profiles`: Choose how big a run is with one environment variable, and say at the top of every lesson what ran.
 - `pets_fastai.recipe`: Freeze an ImageNet backbone, compute its features of every photo once, fit a head on them in seconds, and choose the settings by cross-validation: the `sample` profile's recipe and the ablation behind it.
 - `pets_fastai.records`: Save a JSON record of each training run in its own folder, read the records back, and lay our numbers beside the fastai book's.

@@ -19,14 +19,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from fastai.data.all import DataBlock, CategoryBlock, RandomSplitter, RegexLabeller, using_attr, get_image_files, L
-from fastai.vision.all import ImageBlock, Resize, aug_transforms
+from fastai.data.all import TransformBlock
+from fastai.vision.all import ImageBlock, IntToFloatTensor, Resize, aug_transforms
 from fastai.torch_core import set_seed
 
 from .profiles import Profile
 from .devices import loader_settings
 from .photos import get_pets, pets_images
 from .images import image_problems, skip_summary
-from .presize import presized
+from .presize import presized, pixel_store, PixelStore, PresizeCrop, PresizedDL
 
 # %% ../nbs/01_data.ipynb #4347b750
 pat = r'^(.+)_\d+\.jpg$'
@@ -103,24 +104,27 @@ def get_pet_images(path:Path,   # the dataset folder (or its `images/` folder)
 def pets_block(prof:Profile, # sizes and seed
                pat:str=pat,  # the labelling pattern
                valid_pct:float=0.2, # the share held out for validation; 0: train on every photo
+               store:PixelStore|None=None, # read the photos' pixels from this `pixel_store` instead of decoding them
               )->DataBlock:
     "The Pets `DataBlock`: regex labels, a seeded `valid_pct` split, and presizing at `prof`'s sizes"
-    return DataBlock(blocks=(ImageBlock, CategoryBlock),
+    if store is not None and store.item_sz != prof.item_sz: raise ValueError(f"{store} is not at the profile's item_sz, {prof.item_sz}.")
+    img = ImageBlock if store is None else TransformBlock(PresizeCrop(store), batch_tfms=IntToFloatTensor, dl_type=PresizedDL)  # the crop is the type transform
+    return DataBlock(blocks=(img, CategoryBlock),
                      get_items=lambda p: get_pet_images(p, pat),
                      splitter=RandomSplitter(valid_pct=valid_pct, seed=prof.seed),
                      get_y=breed_labeller(pat),
-                     item_tfms=Resize(prof.item_sz),
+                     item_tfms=Resize(prof.item_sz) if store is None else None,
                      batch_tfms=aug_transforms(size=prof.sz, min_scale=0.75))
 
 # %% ../nbs/01_data.ipynb #065d4e30
 def pets_dls(prof:Profile,          # sizes, batch size and seed
              path:Path|None=None, # the images' folder; default: `get_pets(prof)`
              valid_pct:float=0.2,  # the share held out for validation
-             cache:bool=True,      # read the photos from their `presized` copy?
+             cache:bool=True,      # read the photos from their presized `pixel_store`? False: decode every photo every epoch
              **kwargs):            # passed to `DataBlock.dataloaders`, e.g. `num_workers`
     "`DataLoaders` for `prof`, from `path` or the profile's own data, shuffled reproducibly from `prof.seed`"
     path = Path(path) if path else get_pets(prof)
-    if cache: path = presized(get_pet_images(path), prof.item_sz)
+    store = pixel_store(presized(get_pet_images(path), prof.item_sz), prof.item_sz) if cache else None
     kwargs = {**loader_settings(prof.bs, prof.item_sz, kwargs.get('device')), **kwargs}
     set_seed(prof.seed)  # each DataLoader draws its shuffling generator from the global state
-    return pets_block(prof, valid_pct=valid_pct).dataloaders(path, bs=prof.bs, **kwargs)
+    return pets_block(prof, valid_pct=valid_pct, store=store).dataloaders(store.folder if store else path, bs=prof.bs, **kwargs)

@@ -50,7 +50,8 @@ def preprocessing(learn:Learner, # a learner whose DataLoaders hold the Pets ite
                  )->dict:
     "What `learn.predict` does to a photo before the model sees it, read from `learn`'s transforms"
     item_sz = sz = None
-    for t in learn.dls.after_item.fs:
+    x_tfms = learn.dls.valid_ds.tls[0].tfms.fs  # the inputs' type transforms: a `PresizeCrop`, which is a `Resize`, when `pets_dls` read a pixel store
+    for t in [*x_tfms.filter(lambda t: isinstance(t, Resize)), *learn.dls.after_item.fs]:
         if isinstance(t, Resize):
             if t.method != ResizeMethod.Crop or t.size[0] != t.size[1]:
                 raise ValueError(f"{t!r}: export_onnx knows only Resize(size, method='crop') to a square.")

@@ -191,3 +191,47 @@ def test_measured_records_ship_with_the_package():
     assert winner['settings'] == RECIPE and abl['rows'][0]['settings'] == BASELINE and len(winner['cv_folds']) == 5 * len(abl['fold_seeds'])
     assert measured('bench')[-1]['kind'] == 'bench'
     with pytest.raises(ValueError, match="kind='nope'"): measured('nope')
+
+def test_pixel_store_matches_its_copy_and_pickles_without_pixels(tiny, prof):
+    import pickle
+    from pets_fastai.presize import pixel_store, PresizeCrop, _pixels
+    folder = presized(tiny, prof.item_sz)
+    store = pixel_store(folder, prof.item_sz)
+    fns = sorted((folder/'images').iterdir())
+    assert len(store) == len(fns) and all((store.get(f) == _pixels(f, prof.item_sz)).all() for f in fns[:10])
+    assert store.get(tiny/'images'/fns[0].name) is None  # the original photo is not the copy the store holds
+    crop = pickle.loads(pickle.dumps(PresizeCrop(store)))
+    assert len(pickle.dumps(store)) < store.fn.stat().st_size / 10  # an exported learner carries no pixels
+    assert crop(fns[0], split_idx=1).shape == (3, prof.item_sz, prof.item_sz)
+
+def test_pixel_store_too_small_a_disk(tiny, prof, monkeypatch):
+    "No room: the error says how much is needed and what to do, and nothing is left half-written"
+    import errno, shutil
+    import pets_fastai.presize as pz
+    folder = presized(tiny, prof.item_sz)
+    real = shutil.disk_usage
+    monkeypatch.setattr(pz.shutil, 'disk_usage', lambda p: real(p)._replace(free=1000))
+    with pytest.raises(OSError, match='needs 0.0[0-9] GiB and its disk has 0.00 GiB free.*XDG_CACHE_HOME.*cache=False'): pz.pixel_store(folder, prof.item_sz)
+    monkeypatch.setattr(pz.shutil, 'disk_usage', real)
+    def full(*a): raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(pz, '_pixels', full)  # the disk fills up while the file is written
+    with pytest.raises(OSError, match='pets_dls to decode the photos'): pz.pixel_store(folder, prof.item_sz)
+    assert not list(folder.glob('pixels-*')) and not list(folder.glob('.pixels-*'))
+
+def test_pixel_store_follows_its_photos(tiny, prof, tmp_path):
+    "A photo replaced makes a new store; loaders built on the old one say so rather than read a removed file"
+    from pets_fastai.presize import pixel_store
+    src = tmp_path/'src'/'images'
+    src.mkdir(parents=True)
+    fns = sorted((tiny/'images').iterdir())
+    for fn in fns[:3]: (src/fn.name).write_bytes(fn.read_bytes())
+    old = pixel_store(presized(src.parent, prof.item_sz), prof.item_sz)
+    (src/fns[0].name).write_bytes(fns[5].read_bytes())
+    new = pixel_store(presized(src.parent, prof.item_sz), prof.item_sz)
+    assert new.fn != old.fn and not old.fn.exists()
+    with pytest.raises(FileNotFoundError, match='Build them again'): old.get(new.folder/'images'/fns[1].name)
+
+def test_measure_feed(tiny):
+    "The feeding measurement counts the images it timed, through either path"
+    r = bench.measure_feed(str(tiny), True, 2, item_sz=48, sz=32, bs=16)
+    assert r['images'] == 32 and r['ips_per_cpu_s'] > 0
