@@ -132,6 +132,8 @@ def measure(path:str,      # the photos
     kw = {k: v for k,v in dict(num_workers=num_workers, cache=cache).items() if v is not None}
     with PeakMemory() as mem:
         dls = pets_dls(prof, path, **kw)
+        if len(dls.train) <= batches:
+            raise ValueError(f"{path} gives {len(dls.train)} training batches of {bs}: time fewer (--batches {len(dls.train) - 1} at most).")
         reset_peak_memory(dls.device)
         it = iter(dls.train)
         next(it)
