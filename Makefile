@@ -70,6 +70,7 @@ rehearse-full: $(VENV)/.installed-dev
 
 # The GPU path on the CPU: a second device simulated with PyTorch's PrivateUse1 key (tests/fake_device.py) catches a model or
 # tensor left on the CPU, and fastai's MixedPrecision with CPU float16 catches comparisons that float16 cannot meet.
+# It runs `smoke` shrunk as rehearse-full shrinks `full` (tests/test_devices.py: SHRUNK): where tensors live, not what is learnt.
 test-device: $(VENV)/.installed-dev
 	PETS_FAKE_DEVICE=1 $(BIN)/pytest tests/test_devices.py -n $(JOBS) --dist worksteal --durations=10
 

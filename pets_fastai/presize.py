@@ -117,11 +117,11 @@ def pixel_store(folder:Path, # a folder made by `presized`, holding `images/`
     folder = Path(folder)
     fns = sorted((folder/'images').iterdir())
     if not fns: raise ValueError(f"{short_path(folder/'images')} holds no photos: pass a folder made by presized.")
-    stats = {fn.name: [fn.stat().st_size, fn.stat().st_mtime_ns] for fn in fns}
+    stats = {fn.name: [(st := fn.stat()).st_size, st.st_mtime_ns] for fn in fns}
     key = hashlib.sha1(json.dumps([STORE_VERSION, item_sz, stats]).encode()).hexdigest()[:12]
     index_fn, arr_fn = folder/f'pixels-{item_sz}px.json', folder/f'pixels-{item_sz}px-{key}.npy'
-    if index_fn.exists() and arr_fn.exists() and json.loads(index_fn.read_text())['key'] == key:
-        return PixelStore(folder, arr_fn, item_sz, json.loads(index_fn.read_text())['items'])
+    index = json.loads(index_fn.read_text()) if index_fn.exists() else {}
+    if index.get('key') == key and arr_fn.exists(): return PixelStore(folder, arr_fn, item_sz, index['items'])
     items, n = {}, 0
     for fn in fns:
         with Image.open(fn) as img: (w, h), s = img.size, min(img.size)

@@ -100,6 +100,7 @@ class OneBatch:
 def measure(path:str,      # the photos
             arch:str,      # backbone name in `pets_fastai.backbones.ARCHS`
             sz:int,        # training size
+            item_sz:int,   # presize
             bs:int,        # batch size
             batches:int,   # timed batches
             num_workers:int|str|None, # data-loader workers; 'fastai': fastai's default; None: `pets_dls`'s
@@ -127,7 +128,7 @@ def measure(path:str,      # the photos
                 self.seconds = time.perf_counter() - self.start
                 raise CancelFitException()
 
-    prof = get_profile('smoke', arch=arch, pretrained=False, sz=sz, item_sz=round(sz * 1.25), bs=bs)
+    prof = get_profile('smoke', arch=arch, pretrained=False, sz=sz, item_sz=item_sz, bs=bs)
     if num_workers == 'fastai': num_workers = min(16, defaults.cpus)  # what fastai's DataLoader uses when not told
     kw = {k: v for k,v in dict(num_workers=num_workers, cache=cache).items() if v is not None}
     with PeakMemory() as mem:
@@ -181,6 +182,7 @@ def main(argv:list|None=None):
     p.add_argument('--path', default=None, help='folder of pet photos (default: $PETS_PATH, else generated pictures)')
     p.add_argument('--arch', default='efficientnet_lite0', help='backbone (default: efficientnet_lite0)')
     p.add_argument('--sz', type=int, default=160, help='training image size (default: 160)')
+    p.add_argument('--item-sz', type=int, default=None, help="presize (default: 1.25 times --sz; `full`'s is 460 at 224)")
     p.add_argument('--bs', type=int, default=32, help='batch size (default: 32)')
     p.add_argument('--batches', type=int, default=8, help='timed batches per measurement (default: 8)')
     p.add_argument('--out', help='also save the settings and figures as JSON to this new file')
@@ -190,7 +192,7 @@ def main(argv:list|None=None):
     args = p.parse_args(argv)
     path = args.path or _default_path()
     if not Path(path).is_dir(): p.error(f"--path {path} is not a folder: pass a folder of pet photos.")
-    common = dict(path=path, arch=args.arch, sz=args.sz, bs=args.bs, batches=args.batches)
+    common = dict(path=path, arch=args.arch, sz=args.sz, item_sz=args.item_sz or round(args.sz * 1.25), bs=args.bs, batches=args.batches)
     if args.config:
         print(json.dumps(measure(**common, **CONFIGS[args.config])))
         return
@@ -204,7 +206,7 @@ def main(argv:list|None=None):
     start = time.perf_counter()
     from pets_fastai.presize import presized, pixel_store
     from pets_fastai.data import get_pet_images
-    for item_sz in (round(args.sz * 1.25), FEED_SIZES['item_sz']):  # brought up to date once, outside the timed runs
+    for item_sz in (common['item_sz'], FEED_SIZES['item_sz']):  # brought up to date once, outside the timed runs
         pixel_store(presized(get_pet_images(path), item_sz), item_sz)
     print(f'presized copies and pixel stores ready in {time.perf_counter() - start:.1f} s', flush=True)
     feeds = {}
@@ -221,7 +223,7 @@ def main(argv:list|None=None):
     rows = {}
     for name in CONFIGS:
         cmd = [sys.executable, __file__, '--config', name, '--path', path, '--arch', args.arch,
-               '--sz', str(args.sz), '--bs', str(args.bs), '--batches', str(args.batches)]
+               '--sz', str(args.sz), '--item-sz', str(common['item_sz']), '--bs', str(args.bs), '--batches', str(args.batches)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode: sys.exit(f"Measuring {name!r} failed:\n{r.stderr[-3000:]}")
         rows[name] = json.loads(r.stdout.strip().splitlines()[-1])
