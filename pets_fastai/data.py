@@ -27,7 +27,7 @@ from .profiles import Profile
 from .devices import loader_settings
 from .photos import get_pets, pets_images
 from .images import image_problems, skip_summary
-from .presize import presized, pixel_store, PixelStore, PresizeCrop, PresizedDL
+from .presize import presized, pixel_store, PixelStore, PresizeCrop, stack_batch
 
 # %% ../nbs/01_data.ipynb #4347b750
 pat = r'^(.+)_\d+\.jpg$'
@@ -108,7 +108,7 @@ def pets_block(prof:Profile, # sizes and seed
               )->DataBlock:
     "The Pets `DataBlock`: regex labels, a seeded `valid_pct` split, and presizing at `prof`'s sizes"
     if store is not None and store.item_sz != prof.item_sz: raise ValueError(f"{store} is not at the profile's item_sz, {prof.item_sz}.")
-    img = ImageBlock if store is None else TransformBlock(PresizeCrop(store), batch_tfms=IntToFloatTensor, dl_type=PresizedDL)  # the crop is the type transform
+    img = ImageBlock if store is None else TransformBlock(PresizeCrop(store), batch_tfms=IntToFloatTensor, dls_kwargs=dict(create_batch=stack_batch))  # the crop is the type transform
     return DataBlock(blocks=(img, CategoryBlock),
                      get_items=lambda p: get_pet_images(p, pat),
                      splitter=RandomSplitter(valid_pct=valid_pct, seed=prof.seed),
