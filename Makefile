@@ -54,7 +54,8 @@ test-sample: $(VENV)/.installed-dev
 	@test -n "$(PETS_PATH)" || { echo "make test-sample: set PETS_PATH to the pet photos, e.g. ../shared/data/oxford-iiit-pet-sample"; exit 1; }
 	PETS_PROFILE=sample PETS_PATH=$(abspath $(PETS_PATH)) $(BIN)/pytest -n 2 --dist worksteal tests/test_notebooks.py
 
-# A second environment at the lower bounds of pyproject.toml (tools/lower_bounds.py pins each one), smoke scale.
+# A second environment at the lower bounds of pyproject.toml (tools/lower_bounds.py pins each one), smoke scale; the notebooks
+# run shrunk (tests/helpers.py: SHRUNK), every line of them, their accuracy claims checked by `make test`.
 $(LOWER)/.installed: pyproject.toml tools/lower_bounds.py
 	$(PYTHON) -m venv $(LOWER)
 	$(PYTHON) tools/lower_bounds.py > $(LOWER)/lower-bounds.txt
@@ -62,7 +63,7 @@ $(LOWER)/.installed: pyproject.toml tools/lower_bounds.py
 	touch $@
 
 test-lower: $(LOWER)/.installed
-	PETS_PROFILE=smoke $(LOWER)/bin/pytest -n $(JOBS) --dist worksteal --durations=10
+	PETS_SHRINK=1 PETS_PROFILE=smoke $(LOWER)/bin/pytest -n $(JOBS) --dist worksteal --durations=10
 
 # `full` on the CPU: a 127.0.0.1 server stands in for the download, random weights for torchvision's (README).
 rehearse-full: $(VENV)/.installed-dev

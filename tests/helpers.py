@@ -6,6 +6,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# `make test-device` and `make test-lower` check where tensors live and that every line runs with other libraries, not
+# what a model learns: they run the notebooks at `smoke` shrunk as `make rehearse-full` shrinks `full` (4 pictures a
+# breed, batches of 16, one epoch), with the accuracy claims that so few pictures cannot meet skipped (`rehearsing()`).
+SHRUNK = dict(PETS_OVERRIDES='n_per_breed=4,bs=16,epochs=1', PETS_REHEARSAL='1')
+
 def cli(*args, env:dict|None=None, cwd:Path=ROOT, timeout:int=900)->subprocess.CompletedProcess:
     "Run `python -m pets_fastai.cli args` in `cwd` at the smoke scale; `env` entries set to None are removed"
     env = {**os.environ, 'PETS_PROFILE': 'smoke', 'MPLBACKEND': 'Agg', **(env or {})}

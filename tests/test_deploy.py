@@ -23,9 +23,10 @@ _spec = importlib.util.spec_from_file_location('try_assets', ROOT/'tools'/'docs'
 ta = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ta)
 
-def _learner(item_tfms, batch_tfms):
-    "Just enough of a Learner for `preprocessing`: its DataLoaders' item and batch pipelines"
-    return SimpleNamespace(dls=SimpleNamespace(after_item=Pipeline([*item_tfms, ToTensor()]),
+def _learner(item_tfms, batch_tfms, type_tfms=()):
+    "Just enough of a Learner for `preprocessing`: its DataLoaders' type transforms of the inputs, item and batch pipelines"
+    return SimpleNamespace(dls=SimpleNamespace(valid_ds=SimpleNamespace(tls=[SimpleNamespace(tfms=Pipeline(list(type_tfms)))]),
+                                               after_item=Pipeline([*item_tfms, ToTensor()]),
                                                after_batch=Pipeline([IntToFloatTensor(), *batch_tfms])))
 
 def _pets_like(item_sz=96, sz=64, normalize=True):
@@ -41,6 +42,7 @@ def test_preprocessing_reads_sizes_and_stats():
     # min_scale=1: the affine transforms themselves resize to `sz`
     assert preprocessing(_learner([Resize(100)], aug_transforms(size=80)))['sz'] == 80
     assert preprocessing(_learner([Resize(100)], aug_transforms()))['sz'] == 100
+    assert preprocessing(_learner([], aug_transforms(size=80), type_tfms=[Resize(100)]))['item_sz'] == 100  # a pixel store's crop
 
 class Mystery(Transform):
     "A batch transform the export knows nothing about"

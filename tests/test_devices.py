@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import fake_device
+from helpers import SHRUNK  # the fake device's kernels cost twice the CPU's: the notebooks run shrunk
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = sorted(p.stem for p in (ROOT/'nbs').glob('*.ipynb'))
@@ -19,10 +20,6 @@ AMP_NBS = ['03_loss', '06_arch', '10_run', '11_deploy']
 pytestmark = [pytest.mark.skipif(not os.environ.get('PETS_FAKE_DEVICE'), reason='`make test-device` runs the notebooks on the fake device'),
               pytest.mark.skipif(bool(fake_device.supported()), reason=fake_device.supported() or '')]
 
-# The device run checks where tensors live, not what a model learns, and the fake device's kernels cost twice the CPU's:
-# so it runs `smoke` shrunk as `make rehearse-full` shrinks `full` (4 pictures a breed, batches of 16, one epoch), with
-# the accuracy claims that so few pictures cannot meet skipped (`rehearsing()`), and every line of code run.
-SHRUNK = dict(PETS_OVERRIDES='n_per_breed=4,bs=16,epochs=1', PETS_REHEARSAL='1')
 
 def run_fake(*args:str, timeout:int=900)->subprocess.CompletedProcess:
     "`tests/fake_device.py args` in a fresh process (the device is registered once per process), at smoke, shrunk"

@@ -4,12 +4,15 @@ from pathlib import Path
 import pytest
 from nbdev.config import get_config
 from nbdev.test import test_nb as run_nb
+from helpers import SHRUNK
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = sorted((ROOT/'nbs').glob('*.ipynb'))
 
 @pytest.mark.parametrize('nb', NBS, ids=[p.stem for p in NBS])
-def test_notebook(nb):
+def test_notebook(nb, monkeypatch):
+    if os.environ.get('PETS_SHRINK'):  # `make test-lower`: every line with the lower bounds' libraries, shrunk
+        for k, v in SHRUNK.items(): monkeypatch.setenv(k, v)
     if os.environ['PETS_PROFILE'] == 'sample' and not os.environ.get('PETS_PATH'):
         pytest.fail('PETS_PROFILE=sample runs on the real photos: set PETS_PATH to them (`make test-sample` does, beside ../shared)')
     skip = get_config(ROOT).tst_flags.split()
