@@ -153,8 +153,7 @@ def test_presized_never_stale(tiny, tmp_path):
 def test_pets_dls_reads_the_presized_copy(tiny, prof):
     dls = pets_dls(prof, tiny)
     assert all(Path(fn).is_relative_to(presized(tiny, prof.item_sz)) for fn in dls.train_ds.items)
-    from pets_fastai.presize import PresizeCrop
-    assert [type(t) for t in dls.valid_ds.tls[0].tfms.fs] == [PresizeCrop]  # read from the pixel store, not decoded
+    assert [type(t).__name__ for t in dls.valid_ds.tls[0].tfms.fs][-1] == 'PresizeCrop'  # read from the pixel store, not decoded
     assert all(Path(fn).parent == tiny/'images' for fn in pets_dls(prof, tiny, cache=False).train_ds.items)
 
 def test_peak_memory():
