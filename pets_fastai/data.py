@@ -107,7 +107,7 @@ def pets_block(prof:Profile, # sizes and seed
                store:PixelStore|None=None, # read the photos' pixels from this `pixel_store` instead of decoding them
               )->DataBlock:
     "The Pets `DataBlock`: regex labels, a seeded `valid_pct` split, and presizing at `prof`'s sizes"
-    if store is not None and store.item_sz != prof.item_sz: raise ValueError(f"{store} is not at the profile's item_sz, {prof.item_sz}.")
+    if store is not None and store.item_sz != prof.item_sz: raise ValueError(f"{store} is not at the profile's item_sz, {prof.item_sz}: make it with pixel_store(folder, prof.item_sz).")
     img = ImageBlock if store is None else TransformBlock(PresizeCrop(store), batch_tfms=IntToFloatTensor, dls_kwargs=dict(create_batch=stack_batch))  # the crop is the type transform
     return DataBlock(blocks=(img, CategoryBlock),
                      get_items=lambda p: get_pet_images(p, pat),
