@@ -107,6 +107,8 @@ def parser()->argparse.ArgumentParser:
     for sp in (pr, ip): _model_options(sp)
     vf = add('verify', 'report every photo in a folder that training would skip, or treat specially, and why')
     vf.add_argument('folder', type=Path, metavar='FOLDER', help='the photos, or the folder holding their images/ folder')
+    vf.add_argument('--size', type=positive_int, dest='sz', metavar='PX',
+                    help="the side you will train at: smaller photos are noted (default: the profile's, as `train --data` picks it)")
     vf.add_argument('--report', type=Path, metavar='FILE', help='also save the report as JSON to a new file')
     ex = add('export', "write model.onnx and model.json beside a run's model.pkl, for lesson 11's browser page")
     ex.add_argument('run', type=Path, metavar='RUN', help='a run folder that `train` made, or its model.pkl')
@@ -242,7 +244,10 @@ def cmd_verify(args:argparse.Namespace)->int:
     from pets_fastai.photos import BREEDS
     if args.report and args.report.resolve().is_relative_to(args.folder.resolve()):
         raise ValueError(f"--report {args.report} is inside the folder being verified ({args.folder}): write it somewhere else.")
-    report = scan_photos(args.folder, vocab=BREEDS)
+    from pets_fastai.profiles import get_profile
+    sz = args.sz or get_profile(data=args.folder).sz  # the size `pets-fastai train --data FOLDER` trains at
+    report = scan_photos(args.folder, sz=sz, vocab=BREEDS)
+    print(f"Checked against a training size of {sz} px" + ('.' if args.sz else " (the profile's; --size PX to change)."))
     print(report._repr_markdown_())
     if args.report: print(f"report: {_api().records.write_json(report.to_dict(), args.report)}")
     return 1 if report.problems else 0

@@ -11,7 +11,7 @@ __all__ = ['EXT_FORMAT', 'sniff_format', 'cannot_read', 'image_check_cache', 'im
            'huge_jpeg', 'broken_files']
 
 # %% ../nbs/00b_images.ipynb #b08fcad4
-import io, os, re, sqlite3, struct, warnings, zlib
+import hashlib, io, os, re, sqlite3, struct, warnings, zlib
 from collections import Counter
 from pathlib import Path
 
@@ -136,7 +136,7 @@ def _why(reason:str)->str:
     "The first words of `reason`, to group files left out for the same cause"
     for short in ('does not match the pattern', 'is empty', 'is not an image', 'damaged or truncated', 'is too large',
                   'cannot be read', 'is a link'):
-        if short in reason: return short.replace('is ', '', 1)
+        if short in reason: return {'does not match the pattern': 'not matching the pattern'}.get(short, short.replace('is ', '', 1))
     return reason.split(':')[0]
 
 def skip_summary(path:Path, # the folder
@@ -145,7 +145,8 @@ def skip_summary(path:Path, # the folder
                 )->str:
     "One line on the files left out of `path`, naming where the full list was written"
     why = ', '.join(f"{k} {w}" for w, k in Counter(map(_why, skipped.values())).items())
-    report = pets_cache()/'skipped'/(re.sub(r'[^\w.-]+', '_', str(Path(path).resolve())).strip('_') + '.txt')
+    full = str(Path(path).resolve())  # one list per folder: its name to read, a hash of where it is to keep folders apart
+    report = pets_cache()/'skipped'/f"{Path(full).name}-{hashlib.sha256(full.encode()).hexdigest()[:8]}.txt"
     try:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(''.join(f"{f}\t{r}\n" for f, r in skipped.items()))  # a derived list, rewritten each time

@@ -202,9 +202,9 @@ def get_pets(prof:Profile, # its `source` says where the images come from
     elif prof.source == 'untar':
         path = untar_pets()
         return pets_subset(path, prof.n_per_breed) if prof.n_per_breed else path
-    else: raise ValueError(f"The {prof.name!r} profile reads real photos from a folder: set PETS_PATH to a folder "
-                           "of Oxford-IIIT Pet images (such as ../shared/data/oxford-iiit-pet-sample), or leave "
-                           "PETS_PROFILE unset to let an online CPU download them.")
+    else: raise ValueError(f"This {prof.name!r} profile reads real photos from a folder and none is set: set PETS_PATH "
+                           "to a folder of Oxford-IIIT Pet images, or take the profile from get_profile, whose "
+                           "`sample` downloads them when no folder is set.")
     if not path.is_dir():
         raise FileNotFoundError(f"PETS_PATH={env!r} is not a folder: point it at a folder of Oxford-IIIT Pet images.")
     return path

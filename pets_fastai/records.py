@@ -221,9 +221,10 @@ def _data_label(d:dict)->str:
     return f"{d['n_train'] + d['n_valid']:,} {kind}, {d['n_valid']:,} validation"
 
 def results_table(records:list[dict],             # records, as `load_records` returns them
-                  book:list[dict]=BOOK_RESULTS,   # the book's results: `experiment`, `arch`, `epochs`, `error_rate`
+                  book:list[dict]|None=None,      # the book's results (`experiment`, `arch`, `epochs`, `error_rate`); default `BOOK_RESULTS`
                  )->pd.DataFrame:
     "Our recorded runs beside the book's printed results, matched by `experiment`"
+    book = BOOK_RESULTS if book is None else book
     ours = [dict(experiment=r['experiment'], source='ours' + (' (interrupted)' if r['interrupted'] else ''),
                  profile=r['profile'], hardware=r['hardware'], arch=r['arch'], weights=r['weights'] or 'none',
                  data=_data_label(r['data']), epochs=len(r['epochs']), error_rate=r['final'].get('error_rate'),

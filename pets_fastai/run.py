@@ -14,7 +14,7 @@ __all__ = ['run_learner', 'export_model', 'experiment_name', 'train_run', 'resum
            'image_files', 'predict_images', 'lr_find_run', 'recipe_run', 'interpret_run', 'compare_runs']
 
 # %% ../nbs/10_run.ipynb #c1ba049d
-import pickle, sys, tempfile, warnings
+import pickle, sys, tempfile, textwrap, warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 

@@ -198,11 +198,12 @@ def __repr__(self:PhotoReport):
 def _repr_markdown_(self:PhotoReport, max_rows:int=30)->str:
     c = self.counts
     out = [f"**{self.path.name}**: {c['files']} image files, **{c['items']} to train on**, {c['skipped']} skipped, "
-           f"{_n(c['notes'], 'note')} on files kept, {_n(c['ignored'], 'file')} fastai ignores."]
+           f"{_n(c['notes'], 'note')} on files kept, {c['ignored']} ignored by fastai."]
     if not self.files: out.append(f"No image files (.jpg, .jpeg, .png, …) in {self.path.name}: is this the right folder?")
     for title, fs in (('Problems: left out', self.problems), ('Notes: kept, but check', self.notes),
                       ('Ignored by fastai', self.ignored)):
-        if fs: out += [f"#### {title} ({len(fs)})", _md_table(fs, self.path, max_rows)]
+        n = len({f.fn for f in fs})  # a file can have several findings
+        if fs: out += [f"#### {title} ({_n(n, 'file')}{f', {len(fs)} findings' if len(fs) != n else ''})", _md_table(fs, self.path, max_rows)]
     return '\n\n'.join(out)
 
 # %% ../nbs/07_verify.ipynb #7506f9eb

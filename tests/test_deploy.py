@@ -1,7 +1,7 @@
 """The ONNX export: `preprocessing` reads the inference steps from a learner's transforms and refuses ones it does
 not know; `crop_pixels` and `spec_tensor` reproduce fastai's pipeline on odd-sized, tiny, grey and transparent
 images; `export_onnx` writes model.onnx and model.json beside model.pkl, never over an earlier export, and agrees with
-`learn.get_preds`; `copy_try_assets` picks the newest trained run by its record's time."""
+`learn.get_preds`; `copy_try_assets` picks the run whose model `predict` would use."""
 import importlib.util, json, os
 from pathlib import Path
 from types import SimpleNamespace
@@ -142,13 +142,15 @@ def _run(runs:Path, name:str, created:str, model:bool=True):
     if model: (d/'model.pkl').write_bytes(b'')
     return d
 
-def test_latest_run_goes_by_record_time(tmp_path):
-    assert ta.latest_run(tmp_path/'none') is None
-    _run(tmp_path, 'b-older', '2026-01-01T10:00:00+00:00')
-    newest = _run(tmp_path, 'a-newer', '2026-02-01T10:00:00+00:00')
+def test_try_page_takes_the_model_predict_takes(tmp_path):
+    "One rule for `latest`: the run whose model.pkl was written last, as `pets-fastai predict` (lesson 10) takes it"
+    from pets_fastai.run import latest_run
+    assert ta.newest_model(tmp_path/'none') is None
+    newest = _run(tmp_path, 'b-older-record', '2026-01-01T10:00:00+00:00')
+    older = _run(tmp_path, 'a-newer-record', '2026-02-01T10:00:00+00:00')
     _run(tmp_path, 'c-interrupted', '2026-03-01T10:00:00+00:00', model=False)
-    os.utime(tmp_path/'b-older'/'model.pkl')  # a newer file time must not matter
-    assert ta.latest_run(tmp_path) == newest
+    os.utime(older/'model.pkl', ns=(10**18, 10**18)); os.utime(newest/'model.pkl', ns=(2 * 10**18, 2 * 10**18))
+    assert ta.newest_model(tmp_path) == latest_run(tmp_path) == newest
 
 def test_vendored_onnxruntime_web_is_the_pinned_one():
     dist = ta.ort_dist()

@@ -56,6 +56,17 @@ def test_machine_paths_are_found_in_every_text_output(mark):
         probs = po.output_problems(_nb(_code('f()', out)))
         assert len(probs) == 1 and probs[0].startswith('cell 0 (') and 'machine path' in probs[0], (mark, out, probs)
 
+@pytest.mark.parametrize('txt', ['photos in ../shared/data/oxford-iiit-pet-sample', 'full list: ~/.cache/x/tmp_tmpmb2k767y_train.txt',
+                                 "PhotoReport('tmpxue1o662': 0 image files)", 'about 26 minutes on this 2-core machine'])
+def test_private_names_are_found_in_outputs_and_prose(txt):
+    for cell in (_code('f()', _stream(txt + '\n')), _code('f()', _result(**{'text/plain': repr(txt)})), nbformat.v4.new_markdown_cell(txt)):
+        probs = po.output_problems(_nb(cell))
+        assert len(probs) == 1 and repr(po.PRIVATE.search(txt)[0]) in probs[0], (cell, probs)
+    assert po.output_problems(_nb(nbformat.v4.new_markdown_cell('measured on 2 cores of an AMD EPYC; see tmp/ and shared memory'))) == []
+
+def test_readme_names_nothing_private():
+    assert not po.private_problems((ROOT/'README.md').read_text(), 'README.md')
+
 def test_tracebacks_bars_and_other_profiles_are_found():
     err = nbformat.v4.new_output('error', ename='ValueError', evalue='bad', traceback=['...'])
     tb = _stream('Traceback (most recent call last):\n  File "x.py"\nValueError\n', 'stderr')
@@ -110,7 +121,7 @@ def test_publish_stores_html_tables_skips_flagged_cells_and_passes_nbdev_clean(p
     (tmp_path/'nbs').mkdir()
     (tmp_path/'nbs'/'here.txt').write_text('found')
     fn = _write(tmp_path/'nbs'/'00_tiny.ipynb', 'import os\nprint(os.environ["PETS_PROFILE"], open("here.txt").read())',
-                BAR_CELL, '#| slow\nprint("slow only")', '#| eval: false\nprint("never")')
+                'print(os.path.relpath(os.environ["PETS_PATH"]), sorted(os.listdir(os.environ["PETS_PATH"])))', BAR_CELL, '#| slow\nprint("slow only")', '#| eval: false\nprint("never")')
     po.publish(fn)
     nb = json.loads(fn.read_text())
     assert po.stale(nb) == [] and po.output_problems(nb) == []
@@ -119,9 +130,11 @@ def test_publish_stores_html_tables_skips_flagged_cells_and_passes_nbdev_clean(p
     assert set(meta['versions']) == {'python', 'torch', 'torchvision', 'fastai', 'fastcore', 'timm', 'pets_fastai'}
     cells = nb['cells']
     assert ''.join(cells[1]['outputs'][0]['text']) == 'sample found\n'  # the kernel ran in the notebook's folder
-    html = ''.join(''.join(o['data'].get('text/html', '')) for o in cells[2]['outputs'])
+    assert ''.join(cells[2]['outputs'][0]['text']) == f"{tmp_path.name} ['nbs']\n"  # the photos, linked beside it by their name
+    assert not (tmp_path/'nbs'/tmp_path.name).exists()  # and the link removed after
+    html = ''.join(''.join(o['data'].get('text/html', '')) for o in cells[3]['outputs'])
     assert '<table' in html and '<td>done</td>' in html  # fastprogress drew its HTML table
-    assert cells[3]['outputs'] == [] and cells[4]['outputs'] == []  # flagged cells keep no output
+    assert cells[4]['outputs'] == [] and cells[5]['outputs'] == []  # flagged cells keep no output
     before = fn.read_text()
     subprocess.run([Path(sys.executable).parent/'nbdev-clean', '--fname', str(fn)], cwd=ROOT, check=True)
     assert fn.read_text() == before

@@ -254,7 +254,7 @@ def test_get_pet_images_skips_unreadable_with_one_line(folder, tmp_path, capsys)
     items = get_pet_images(root)
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith('Skipped 3 of 77 image files') and 'full list: ' in out[0], out
-    assert '1 does not match the pattern' in out[0] and '1 damaged or truncated' in out[0] and '1 not an image' in out[0]
+    assert '1 not matching the pattern' in out[0] and '1 damaged or truncated' in out[0] and '1 not an image' in out[0]
     listed = Path(out[0].split('full list: ')[1].replace('~', str(Path.home()), 1)).read_text()
     assert 'beagle_9.jpg' in listed and 'pug 9.jpg' in listed
     assert len(items) == 74 and root/'beagle_9.jpg' not in items

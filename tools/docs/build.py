@@ -9,6 +9,7 @@ stops the build. Sphinx (myst-nb, sphinx-book-theme, config in `docs/`) renders 
 named as nbdev names them (`nbs/00_profiles.ipynb` becomes `profiles.html`, anchors as in `_modidx.py`), so the links
 nbdev writes into the modules' docstrings point at real pages; each page has a markdown twin, `profiles.html.md`."""
 import html, importlib, json, re, shutil, sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 from docutils.nodes import make_id
@@ -114,16 +115,55 @@ def prepare(fn:Path, names:dict[str,str]):
 
 def toctree(caption:str, entries:list[str])->str: return f'```{{toctree}}\n:hidden:\n:maxdepth: 1\n:caption: {caption}\n\n' + '\n'.join(entries) + '\n```'
 
+class _Tables(HTMLParser):
+    "The rows of every `<table>` in an HTML output, as lists of cell texts"
+    def __init__(self):
+        super().__init__(); self.tables, self.cell = [], None
+    def handle_starttag(self, tag, attrs):
+        if tag == 'table': self.tables.append([])
+        elif tag == 'tr' and self.tables: self.tables[-1].append([])
+        elif tag in ('td', 'th') and self.tables and self.tables[-1]: self.cell = []
+    def handle_endtag(self, tag):
+        if tag in ('td', 'th') and self.cell is not None:
+            self.tables[-1][-1].append(' '.join(''.join(self.cell).split()).replace('|', '\\|')); self.cell = None
+    def handle_data(self, data):
+        if self.cell is not None: self.cell.append(data)
+
+def html_tables(src:str)->str:
+    "The tables of HTML output `src` (pandas' `DataFrame`s, fastai's training tables) as markdown tables"
+    p = _Tables(); p.feed(src)
+    out = []
+    for rows in filter(None, p.tables):
+        rows = [r for r in rows if any(r)]  # pandas' index-name row is empty but for its first cell
+        n = max(map(len, rows))
+        rows = [r + [''] * (n - len(r)) for r in rows]
+        out.append('\n'.join(['| ' + ' | '.join(rows[0]) + ' |', '|' + '---|' * n] + ['| ' + ' | '.join(r) + ' |' for r in rows[1:]]))
+    return '\n\n'.join(out)
+
+def fenced(txt:str)->str:
+    "`txt` in a code fence longer than any run of backticks inside it"
+    fence = '`' * max(3, 1 + max((len(m) for m in re.findall(r'`+', txt)), default=0))
+    return f'{fence}\n{txt}\n{fence}'
+
+DISPLAY_REPR = re.compile(r'<IPython\.core\.display\.\w+ object>|<Figure size [^>]*>')
+
+def output_markdown(o:dict)->str:
+    "What the markdown twin shows of output `o`: its markdown, its tables, or its text; nothing for images and display objects"
+    d = o.get('data', {})
+    if o.get('text'): return fenced(''.join(o['text']).rstrip())
+    if md := d.get('text/markdown'): return ''.join(md).strip()
+    if '<table' in (htm := ''.join(d.get('text/html', ''))): return html_tables(htm)
+    txt = ''.join(d.get('text/plain', '')).rstrip()
+    if any(k.startswith('image/') for k in d) or not txt or DISPLAY_REPR.fullmatch(txt): return ''
+    return fenced(txt)
+
 def page_markdown(nb)->str:
-    "Plain markdown for a prepared notebook: prose, code and text outputs"
+    "Plain markdown for a prepared notebook: prose, code, and outputs as text and tables"
     parts = []
     for c in nb.cells:
         if c.cell_type == 'markdown': parts.append(c.source.replace('{.summary}\n', '> ')); continue
-        if 'remove-input' not in c.metadata.get('tags', []): parts.append(f'```python\n{c.source}\n```')
-        for o in c.get('outputs', []):
-            d = o.get('data', {})
-            txt = o.get('text') or d.get('text/markdown') or ('' if any(k.startswith('image/') for k in d) else d.get('text/plain', ''))
-            if txt: parts.append(f'```\n{"".join(txt).rstrip()}\n```')
+        if 'remove-input' not in c.metadata.get('tags', []): parts.append(fenced(c.source))
+        parts += filter(None, map(output_markdown, c.get('outputs', [])))
     return '\n\n'.join(parts) + '\n'
 
 EXTERNAL = re.compile(r'''<(?:script|img|iframe|source|link)\b[^>]*?\b(?:src|href)=["'](?:https?:)?//(?!127\.0\.0\.1|localhost)''', re.I)

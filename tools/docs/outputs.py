@@ -6,7 +6,7 @@ its HTML tables. Cells flagged with pyproject's `tst_flags` (`slow`, `cuda`) are
 tests leave them out (`nbdev.test.nb_test_cells`) and keep no output. The notebook is written back, cleaned as
 `nbdev-clean` cleans it, only when every cell ran and no output holds a machine path or a traceback; its metadata
 key `pets_fastai` records the profile, device, versions, `code_hash` of its code cells, when and how long."""
-import argparse, datetime, hashlib, json, os, re, sys, tempfile, time
+import argparse, contextlib, datetime, hashlib, json, os, re, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from pets_fastai.records import atomic_write  # the project's one atomic writer
@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 KEY, PROFILE = 'pets_fastai', 'sample'
 TRACEBACK = 'Traceback (most recent call last)'
 TEXT_BAR = re.compile(r'\d+\.\d+% \[\d+/\d+ \d\d:\d\d<|\d+%\|[^|\n]*\|\s*\d+/\d+')  # fastprogress's and tqdm's text bars
+# What a page must not say about the machines it was made on, in outputs or prose: a folder outside the repository, a
+# temporary folder's name (`tempfile`'s `tmp` + 8 characters), our hardware as "this machine"
+PRIVATE = re.compile(r'\.\./shared\b|(?<![A-Za-z0-9])tmp[a-z0-9_]{8}(?![A-Za-z0-9])|\b2-core machine\b')
 RUN_INFO_PROFILE = re.compile(r"'profile': '(\w+)',\s*'device'|\| profile \| (\w+) \|")
 META_CODE = '''import json, platform, importlib.metadata as md
 from fastai.torch_core import default_device
@@ -51,16 +54,22 @@ def _texts(out:dict)->list[str]:
     if out['output_type'] == 'error': return [f"{out.get('ename')}: {out.get('evalue')}", TRACEBACK]
     return [_src(out.get('text', ''))] + [_src(v) for k, v in out.get('data', {}).items() if k.startswith('text/')]
 
+def private_problems(txt:str, where:str)->list[str]:
+    "`PRIVATE`'s finds in `txt`, each with its context"
+    return [f'{where}: {m[0]!r} in {txt[max(0, m.start()-40):m.end()+40]!r}' for m in PRIVATE.finditer(txt)]
+
 def output_problems(nb)->list[str]:
-    "What in `nb`'s stored outputs must not be published: machine paths, tracebacks, text progress bars, other profiles"
+    "What in `nb`'s stored outputs and prose must not be published: machine paths, tracebacks, text progress bars, other profiles"
     probs, marks = [], machine_marks()
     for i, cell in enumerate(nb['cells']):
+        if cell['cell_type'] == 'markdown': probs += private_problems(_src(cell['source']), f"markdown cell {i} ({cell.get('id', '?')})")
         for out in cell.get('outputs', []):
             for txt in _texts(out):
                 where = f"cell {i} ({cell.get('id', '?')})"
                 if hits := [m for m in marks if m in txt]:  # the longest says most: the checkout rather than its parent
                     m = max(hits, key=len); j = txt.find(m)
                     probs.append(f'{where}: machine path {m!r} in {txt[max(0, j-40):j+60]!r}')
+                probs += private_problems(txt, where)
                 if TRACEBACK in txt: probs.append(f'{where}: a traceback ({txt.strip().splitlines()[0][:100]!r})')
                 if bar := TEXT_BAR.search(txt): probs.append(f'{where}: a text progress bar {bar[0]!r}')
                 probs += [f'{where}: run_info says profile {p!r}, not {PROFILE!r}' for p in map(''.join, RUN_INFO_PROFILE.findall(txt)) if p != PROFILE]
@@ -98,6 +107,18 @@ def kernel_env(jobs:int)->dict:
     return env | {'PETS_PROFILE': PROFILE, 'OMP_NUM_THREADS': str(max(1, (os.cpu_count() or 1) // jobs)),
                   'PETS_PATH': str(Path(env['PETS_PATH']).resolve())}  # the kernel runs in nbs/, not where the path was given
 
+@contextlib.contextmanager
+def photos_beside(folder:Path):
+    "`$PETS_PATH` linked into `folder` under its own name, so pages show `oxford-iiit-pet-sample/…` and no folder of ours"
+    src = Path(os.environ['PETS_PATH']).resolve()
+    link = folder/src.name
+    made = not link.is_symlink()
+    if made: link.symlink_to(src, target_is_directory=True)  # fails, naming it, if something else has that name
+    elif link.resolve() != src: raise OutputsError(f'{link} links elsewhere than PETS_PATH ({src}): remove it.')
+    try: yield link
+    finally:
+        if made: link.unlink()
+
 def execute(fn:Path, env:dict)->dict:
     "Run notebook `fn` in a fresh kernel and return it (a plain dict) with its outputs and `pets_fastai` metadata"
     import nbformat
@@ -126,7 +147,7 @@ def publish(fn:Path, jobs:int=1)->float:
     "Run `fn` at `sample` and store its outputs, or raise `OutputsError` and leave the file as it was; the seconds it took"
     from fastcore.nbio import nb2str
     fn = Path(fn).resolve()
-    nb = execute(fn, kernel_env(jobs))
+    with photos_beside(fn.parent) as photos: nb = execute(fn, kernel_env(jobs) | {'PETS_PATH': str(photos)})
     if (prof := nb['metadata'][KEY]['profile']) != PROFILE: raise OutputsError(f'{fn.name} ran at profile {prof!r}, not {PROFILE!r}: nothing was written.')
     if probs := output_problems(nb):
         raise OutputsError(f'{fn.name}: nothing was written, since its outputs hold what readers must not see; fix these '
@@ -148,7 +169,7 @@ def main():
     try: kernel_env(jobs)
     except OutputsError as e: sys.exit(f'make outputs: {e}')
     start, failed = time.time(), []
-    with ProcessPoolExecutor(jobs) as pool:
+    with photos_beside(ROOT/'nbs'), ProcessPoolExecutor(jobs) as pool:  # one link for the kernels running side by side
         for fn, err, secs in pool.map(_publish, fns, [jobs]*len(fns)):
             if err: failed.append(fn.name); print(f'FAILED {err}', file=sys.stderr)
             else: print(f'{secs:7.1f} s  {fn.name}')

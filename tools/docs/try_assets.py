@@ -1,7 +1,8 @@
 """The "Try it" page's files: onnxruntime-web (vendored from npm at build time), the page's script and style, and
 the model that `make demo` trained, exported to ONNX. The docs builder calls `copy_try_assets(static, runs)`.
 
-Which model: the latest training run under `runs/` (by the time its record was written) that saved a model.pkl.
+Which model: the one `pets-fastai predict` would use, lesson 10's `latest_run`: the run under `runs/` whose model.pkl
+was written last.
 No model is published in the repository: the weights are a 17 MB binary that would go stale with every change to
 the recipe, and they are trained on the Oxford-IIIT Pet photos, whose CC BY-SA 4.0 licence may carry over to a
 model fitted to them. Without a run the page says so and how to get one (`make demo`, then `make docs`)."""
@@ -36,12 +37,12 @@ def ort_dist(try_dir:Path=TRY)->Path:
             raise TryAssetsError(f'`npm ci` in {try_dir} failed (is the npm registry reachable?):\n{e.stderr.strip()}') from e
     return pkg/'dist'
 
-def latest_run(runs:Path=Path('runs'))->Path|None:
-    "The run folder under `runs` with the newest training record whose model.pkl exists, or None"
-    from pets_fastai.records import load_records
-    if not Path(runs).is_dir(): return None
-    recs = [r for r in load_records(runs) if (Path(r['run_dir'])/'model.pkl').exists()]
-    return Path(recs[-1]['run_dir']) if recs else None
+def newest_model(runs:Path=Path('runs'))->Path|None:
+    "The run folder whose model `pets-fastai predict` would use (lesson 10's `latest_run`), or None when there is none"
+    from pets_fastai.checkpoint import RunError
+    from pets_fastai.run import latest_run
+    try: return latest_run(runs)
+    except RunError: return None
 
 def _model_files(run:Path, dest:Path)->Path:
     "model.onnx and model.json of `run` in `dest`: copied when the run's export is newer than its model, else exported"
@@ -64,7 +65,7 @@ def copy_try_assets(static:Path,            # the site's `_static` folder: the p
     (dest/'ort'/'LICENSE.txt').write_text(f'onnxruntime-web {ort_version()} (npm), MIT licence, '
                                           'Copyright (c) Microsoft Corporation.\n')
     for f in PAGE_FILES: shutil.copy2(TRY/f, dest/f)
-    run, model = latest_run(runs), None
+    run, model = newest_model(runs), None
     if run is not None:
         info = json.loads(_model_files(run, dest).read_text())
         measured = info.get('measured') or {}
