@@ -192,3 +192,36 @@ def test_pages_in_chromium(site):
     finally: srv.shutdown()
     problems += [f'asked another host for {url}' for url in remote]
     assert problems == [], '\n'.join(problems)
+
+# ---- the markdown twins and the prose around hidden cells
+
+def test_markdown_twin_shows_tables_as_tables_and_no_display_reprs():
+    df = '<table border="1" class="dataframe"><thead><tr><th></th><th>arch</th><th>error_rate</th></tr>' \
+         '<tr><th>name</th><th></th><th></th></tr></thead><tbody><tr><th>a</th><td>resnet34</td><td>0.0805</td></tr></tbody></table>'
+    out = lambda **d: nbformat.v4.new_output('execute_result', data=d)
+    assert bd.output_markdown(out(**{'text/html': df, 'text/plain': 'arch error_rate\na resnet34 0.0805'})) == \
+        '|  | arch | error_rate |\n|---|---|---|\n| name |  |  |\n| a | resnet34 | 0.0805 |'
+    bar = out(**{'text/html': '<div><progress value="1"></progress></div>', 'text/plain': '<IPython.core.display.HTML object>'})
+    assert bd.output_markdown(bar) == ''
+    assert bd.output_markdown(out(**{'text/plain': '<Figure size 640x480 with 1 Axes>', 'image/png': 'iVBOR'})) == ''
+    assert bd.output_markdown(nbformat.v4.new_output('stream', name='stdout', text='```python\nx = 1\n```\n')) == \
+        '````\n```python\nx = 1\n```\n````'  # a fence inside the text gets a longer fence around it
+    assert bd.output_markdown(out(**{'text/markdown': '| a |\n|---|\n| 1 |'})) == '| a |\n|---|\n| 1 |'
+
+def _invisible(cell)->bool:
+    "A cell that shows nothing on its page: hidden, or an exported definition that has no card (a constant)"
+    src = ''.join(cell['source'])
+    first = src.split('\n')[0]
+    return first.startswith('#| hide') or (first.startswith('#| export') and not re.search(r'^(def|class|@)', src, re.M))
+
+@pytest.mark.parametrize('fn', sorted(NBS.glob('*.ipynb')), ids=lambda p: p.stem)
+def test_no_sentence_promises_what_the_page_hides(fn):
+    "Prose ending with ':' is followed, past any invisible cells, by a code cell: the code or output it promises"
+    cells = json.loads(fn.read_text())['cells']
+    bad = []
+    for i, c in enumerate(cells):
+        if c['cell_type'] != 'markdown' or not ''.join(c['source']).rstrip().endswith(':'): continue
+        nxt = next((n for n in cells[i+1:] if not _invisible(n)), None)
+        if nxt is None or nxt['cell_type'] != 'code':
+            bad.append(f"cell {i}: {''.join(c['source']).rstrip()[-80:]!r}")
+    assert not bad, f'{fn.name}: sentences ending in a colon with nothing shown after them:\n  ' + '\n  '.join(bad)
