@@ -11,7 +11,7 @@ __all__ = ['img_bytes', 'blank_png', 'write_files', 'folder_hashes', 'inspect_im
            'scan_photos']
 
 # %% ../nbs/07_verify.ipynb #41e821aa
-import hashlib, io, os, re, struct, unicodedata, warnings, zlib
+import hashlib, html, io, os, re, struct, unicodedata, warnings, zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,7 +179,7 @@ def _rel(fn:Path, root:Path)->str:
 
 def _n(n:int, word:str)->str: return f"{n} {word}{'' if n == 1 else 's'}"
 
-def _cell(s:str)->str: return s.replace('|', r'\|')  # escaped, not replaced: the text stays what it says
+def _cell(s:str)->str: return html.escape(s, quote=False).replace('|', r'\|').replace('$', r'\$')  # escaped, not replaced: the text stays what it says
 
 def _md_table(findings, root:Path, max_rows:int)->str:
     "A markdown table of `findings`, names relative to `root`"
