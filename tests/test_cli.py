@@ -1,5 +1,5 @@
 "The `pets-fastai` command line, run as a subprocess as a user or a script runs it, at the `smoke` scale."
-import json, os, re, subprocess, sys
+import json, re, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -127,14 +127,15 @@ def test_export_onnx_beside_the_model_once(trained):
     assert_clean_failure(cli('export', run_dir, '--onnx'), 1, 'model.onnx')
     assert_clean_failure(cli('export', run_dir/'nothing-here', '--onnx'), 1, 'nothing-here')
 
-def test_verify_judges_against_the_training_size(tmp_path):
+def test_verify_judges_against_the_training_size(tmp_path, monkeypatch, capsys):
     "`verify` notes photos smaller than the size the user trains at: `--size`, else the profile `train --data` picks"
     from PIL import Image
+    from pets_fastai.cli import main
     Image.new('RGB', (300, 200), 'red').save(tmp_path/'beagle_1.jpg')
-    env = {k: v for k, v in os.environ.items() if k not in ('PETS_PROFILE', 'PETS_PATH', 'PETS_OVERRIDES')}
-    run = lambda *a: subprocess.run([sys.executable, '-m', 'pets_fastai.cli', 'verify', str(tmp_path), *a], capture_output=True, text=True, env=env)
-    r = run()
-    assert r.returncode == 0 and r.stdout.startswith("Checked against a training size of 160 px (the profile's"), r.stdout + r.stderr
-    assert 'smaller than the training size' not in r.stdout  # 200 px is enough for sample's 160
-    r = run('--size', '256')
-    assert r.returncode == 0 and 'is 300×200, smaller than the training size 256' in r.stdout, r.stdout + r.stderr
+    for k in ('PETS_PROFILE', 'PETS_PATH', 'PETS_OVERRIDES'): monkeypatch.delenv(k, raising=False)
+    assert main(['verify', str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Checked against a training size of 160 px (the profile's"), out
+    assert 'smaller than the training size' not in out  # 200 px is enough for sample's 160
+    assert main(['verify', str(tmp_path), '--size', '256']) == 0
+    assert 'is 300×200, smaller than the training size 256' in capsys.readouterr().out

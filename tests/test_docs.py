@@ -139,6 +139,12 @@ def _check_links(site:Path, page:str, hrefs:list[str])->list[str]:
             bad.append(f'{page}: {href} (no such anchor)')
     return bad
 
+# Output cells (table cells, text, images) whose right edge passes the article's: what a reader at this width cannot see
+PAST_THE_EDGE = '''() => { const art = document.querySelector('article'); if (!art) return [];
+  const right = art.getBoundingClientRect().right;
+  return [...art.querySelectorAll('div.cell_output :is(td, th, pre, img)')]
+    .filter(e => e.getBoundingClientRect().right > right + 2).map(e => (e.innerText || e.tagName).slice(0, 60)); }'''
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium at /usr/bin/chromium: install Debian's with `apt-get install -y chromium`")
 def test_pages_in_chromium(site):
     from playwright.sync_api import sync_playwright
@@ -153,7 +159,7 @@ def test_pages_in_chromium(site):
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            pg = browser.new_page(viewport={'width': 1440, 'height': 1000})
+            pg = browser.new_page(viewport={'width': 1280, 'height': 1000})  # a laptop's window: every output fits it
             pg.route('**/*', route)
             where = {'page': ''}
             pg.on('console', lambda m: problems.append(f'{where["page"]}: console {m.type}: {m.text}') if m.type == 'error' else None)
@@ -183,6 +189,7 @@ def test_pages_in_chromium(site):
                     pg.wait_for_selector('mjx-container', timeout=15_000)
                     if pg.locator('mjx-merror').count(): problems.append(f'{page}: MathJax could not typeset a formula')
                 if 'Traceback (most recent call last)' in pg.inner_text('body'): problems.append(f'{page}: shows a traceback')
+                if wide := pg.evaluate(PAST_THE_EDGE): problems.append(f'{page}: {len(wide)} output cells run past the right edge at 1280 px, e.g. {wide[0]!r}')
                 problems += _check_links(site, page, sorted(set(pg.eval_on_selector_all('a[href]', 'els => els.map(e => e.getAttribute("href"))'))))
                 pg.screenshot(path=str(SHOTS/f'{Path(page).stem}.png'))
             where['page'] = 'search.html?q=profile'  # the search index works offline too
