@@ -23,6 +23,7 @@ nb_merge_streams = True
 nb_render_markdown_format = 'myst'  # markdown outputs (the `run_info` table) are parsed with tables on
 myst_enable_extensions = ['dollarmath', 'amsmath', 'attrs_block', 'attrs_inline', 'colon_fence', 'html_image']
 myst_heading_anchors = 3
+smartquotes = False  # quotes stay as typed: the pages quote regexes, file names and messages a reader may copy
 
 # MathJax 3 comes from the `sphinx-mathjax-offline` wheel; `_copy_mathjax` below copies the files into `_static/mathjax`,
 # so pages typeset formulas with no network.

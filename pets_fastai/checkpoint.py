@@ -144,8 +144,10 @@ def fit_schedule(learn:Learner, prof:Profile, run_dir:Path, ckpt:dict|None=None)
         st = {**cb.state, **{k: v for k, v in read_state(run_dir).items() if k in ('fit', 'epoch')}, 'state': 'interrupted',
               'reason': str(e) or 'SIGINT'}
         write_state(run_dir, st)
-        done = 'no epoch finished' if 'epoch' not in st else f"fit {st['fit']}, epoch {st['epoch']} done"
-        raise RunInterrupted(run_dir, f"Interrupted ({st['reason']}) with {done}; continue with "
+        n = len(learn.run_log.epochs)
+        done = ('before any epoch finished' if 'epoch' not in st else
+                f"after {n} finished epoch{'s' * (n != 1)} (it resumes at fit {st['fit']}, epoch {st['epoch']}, counted from 0)")
+        raise RunInterrupted(run_dir, f"Interrupted ({st['reason']}) {done}; continue with "
                              f"`pets-fastai train --resume {short_path(run_dir)}`.") from None
     except OSError as e:  # a checkpoint could not be written: the previous one is intact
         raise RunError(f"Could not save a checkpoint in {short_path(run_dir)} ({e.strerror or e}): free some space, then "

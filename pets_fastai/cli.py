@@ -1,6 +1,6 @@
-"""`pets-fastai train`, `lr-find`, `predict`, `interpret`, `verify` and `compare`: thin commands over the run API, with exit codes that scripts can rely on.
+"""`pets-fastai train`, `lr-find`, `predict`, `interpret`, `verify`, `compare` and `export`: thin commands over the run API, with exit codes that scripts can rely on.
 
-`pets-fastai` and its commands (`train`, `lr-find`, `predict`, `interpret`, `verify`, `compare`) from a shell: each saves its run in its own folder with a record, and exit codes are documented so scripts can rely on them.
+`pets-fastai` and its commands (`train`, `lr-find`, `predict`, `interpret`, `verify`, `compare`, `export`) from a shell: each saves its run in its own folder with a record, and exit codes are documented so scripts can rely on them.
 
 Docs: https://pets-fastai.github.io/pets_fastai/cli.html.md"""
 

@@ -42,8 +42,12 @@ from .checkpoint import (RunError, RunInterrupted, read_state, write_state, new_
 def _plain_progress(learn:Learner):
     "Replace `learn`'s progress bars by one plain line per epoch, for output that is not a terminal"
     learn.remove_cb(ProgressCallback)
+    shown = []
     def log(row):
-        if row[0] == 0: print('  '.join(f'{n:>10}' for n in learn.recorder.metric_names))
+        names = learn.recorder.metric_names
+        if len(row) < len(names): return  # an epoch skipped on resuming logs only its number and time
+        if row[0] == 0 or not shown: print('  '.join(f'{n:>10}' for n in names))  # each fit's header, or a resumed one's
+        shown.append(row[0])
         print('  '.join(f'{v:>10.4f}' if isinstance(v, float) else f'{v!s:>10}' for v in row), flush=True)
     learn.logger = log
 
@@ -196,8 +200,9 @@ def image_files(paths:list, # files and folders
 
 def _train_size(learn:Learner)->int:
     "The side the model's images are resized to before it sees them"
-    sizes = [t.size for t in learn.dls.after_item if hasattr(t, 'size')]
-    return min(sizes[0]) if sizes else 224
+    tfms = [*learn.dls.valid_ds.tls[0].tfms, *learn.dls.after_item, *learn.dls.after_batch]  # in the order they run
+    sizes = [t.size for t in tfms if isinstance(getattr(t, 'size', None), (tuple, list))]  # Resize's, then the batch crop's
+    return min(sizes[-1]) if sizes else 224
 
 # %% ../nbs/10_run.ipynb #e21a8c95
 def _answer(p:torch.Tensor, vocab:list, k:int)->dict:

@@ -11,7 +11,7 @@ __all__ = ['img_bytes', 'blank_png', 'write_files', 'folder_hashes', 'inspect_im
            'scan_photos']
 
 # %% ../nbs/07_verify.ipynb #41e821aa
-import hashlib, html, io, os, re, struct, unicodedata, warnings, zlib
+import hashlib, io, os, re, struct, unicodedata, warnings, zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +93,7 @@ def inspect_image(fn:Path|str, # the image file
                                       "show whatever colour is stored under them (often black)")
     if h['fmt'] == 'PNG' and h['png_depth'] == b'\x10' and mode in ('RGB', 'RGBA'):
         notes.append("has 16 bits per channel: PIL keeps the top 8, which is fine for training")
-    if min(w, ht) < sz: notes.append(f"is {w}×{ht}, smaller than the training size {sz}: it is enlarged, so it trains blurred")
+    if min(w, ht) < sz: notes.append(f"is {w}×{ht}, smaller than the training size {sz}: it is enlarged, so the model sees it blurred")
     if h['huge']: notes.append(f"is {w}×{ht} ({w*ht/1e6:.0f} megapixels), over PIL's decompression-bomb limit: fastai "
                                "decodes it in full every epoch, slowly and with a warning; shrink it")
     if h['orientation'] in range(2, 9):
@@ -179,7 +179,7 @@ def _rel(fn:Path, root:Path)->str:
 
 def _n(n:int, word:str)->str: return f"{n} {word}{'' if n == 1 else 's'}"
 
-def _cell(s:str)->str: return html.escape(s, quote=False).replace('|', r'\|').replace('$', r'\$')  # escaped, not replaced: the text stays what it says
+def _cell(s:str)->str: return re.sub(r'([\\`*_<>$|\[\]])', r'\\\1', s)  # markdown's marks escaped, not replaced: the text shows as it is
 
 def _md_table(findings, root:Path, max_rows:int)->str:
     "A markdown table of `findings`, names relative to `root`"

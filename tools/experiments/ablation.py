@@ -132,6 +132,7 @@ def main():
                      features={f'{a}-{sz}': {k: f[k] for k in ('seconds', 'created', 'git_revision', 'load_avg')}
                                for (a, sz), f in fsets.items()},
                      rows=rows, best=best['setting'], winner=winner['setting'], side_by_side=side, goal=goal)
+    rec['data']['path'] = Path(rec['data']['path']).name  # a shipped record names the photos' folder, not where it lay
     Path(args.out).mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.fromisoformat(rec['created']).strftime('%Y%m%d-%H%M%S')
     print(f"saved: {write_json(rec, Path(args.out)/f'ablation-{stamp}.json')}")

@@ -239,6 +239,7 @@ def main(argv:list|None=None):
         rec = new_record('bench', None, path, cpus=os.cpu_count(), load_avg=[load, os.getloadavg()], rows=rows, feeds=feeds,
                          feed_per_core_ratio=feed_ratio, end_to_end_vs_alone=alone_ratio)
         rec['settings'] = {**common, 'configs': CONFIGS, 'feed_sizes': FEED_SIZES, 'feed_batches': args.feed_batches}  # the benchmark's own settings: it runs no profile
+        rec['data']['path'] = rec['settings']['path'] = Path(path).name  # a shipped record names the photos' folder, not where it lay
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         write_json(rec, Path(args.out))
         print(f'saved: {args.out}')
