@@ -4,7 +4,9 @@
 as Jupyter does: nbclient, an IPython kernel, the notebook's folder as working directory, so fastprogress draws
 its HTML tables. Cells flagged with pyproject's `tst_flags` (`slow`, `cuda`) are left out exactly as nbdev's
 tests leave them out (`nbdev.test.nb_test_cells`) and keep no output. The notebook is written back, cleaned as
-`nbdev-clean` cleans it, only when every cell ran and no output holds a machine path or a traceback; its metadata
+`nbdev-clean` cleans it, only when every cell ran and no output holds a machine path, a temporary folder's name or a
+traceback (`PRIVATE` checks the prose too); the kernel finds the photos linked beside the notebooks under their own
+name (`photos_beside`), so pages show `oxford-iiit-pet-sample/…`, never where they lie; its metadata
 key `pets_fastai` records the profile, device, versions, `code_hash` of its code cells, when and how long."""
 import argparse, contextlib, datetime, hashlib, json, os, re, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor
