@@ -248,7 +248,7 @@ def cmd_verify(args:argparse.Namespace)->int:
     sz = args.sz or get_profile(data=args.folder).sz  # the size `pets-fastai train --data FOLDER` trains at
     report = scan_photos(args.folder, sz=sz, vocab=BREEDS)
     print(f"Checked against a training size of {sz} px" + ('.' if args.sz else " (the profile's; --size PX to change)."))
-    print(report._repr_markdown_())
+    print(report._repr_markdown_(escape=False))  # a terminal shows the reasons as they are: a regex copies right
     if args.report: print(f"report: {_api().records.write_json(report.to_dict(), args.report)}")
     return 1 if report.problems else 0
 

@@ -181,9 +181,9 @@ def _n(n:int, word:str)->str: return f"{n} {word}{'' if n == 1 else 's'}"
 
 def _cell(s:str)->str: return re.sub(r'([\\`*_<>$|\[\]])', r'\\\1', s)  # markdown's marks escaped, not replaced: the text shows as it is
 
-def _md_table(findings, root:Path, max_rows:int)->str:
-    "A markdown table of `findings`, names relative to `root`"
-    rows = [f"| `{_rel(x.fn, root)}` | {_cell(x.reason)} |" for x in findings[:max_rows]]
+def _md_table(findings, root:Path, max_rows:int, escape:bool=True)->str:
+    "A markdown table of `findings`, names relative to `root`; `escape=False` keeps the reasons as a terminal shows them"
+    rows = [f"| `{_rel(x.fn, root)}` | {_cell(x.reason) if escape else x.reason} |" for x in findings[:max_rows]]
     more = [f"| … | and {len(findings) - max_rows} more |"] if len(findings) > max_rows else []
     return '\n'.join(['| file | reason |', '|---|---|'] + rows + more)
 
@@ -195,7 +195,7 @@ def __repr__(self:PhotoReport):
             f"{c['skipped']} skipped, {_n(c['notes'], 'note')}, {c['ignored']} ignored)")
 
 @patch
-def _repr_markdown_(self:PhotoReport, max_rows:int=30)->str:
+def _repr_markdown_(self:PhotoReport, max_rows:int=30, escape:bool=True)->str:
     c = self.counts
     out = [f"**{self.path.name}**: {c['files']} image files, **{c['items']} to train on**, {c['skipped']} skipped, "
            f"{_n(c['notes'], 'note')} on files kept, {c['ignored']} ignored by fastai."]
@@ -203,7 +203,7 @@ def _repr_markdown_(self:PhotoReport, max_rows:int=30)->str:
     for title, fs in (('Problems: left out', self.problems), ('Notes: kept, but check', self.notes),
                       ('Ignored by fastai', self.ignored)):
         n = len({f.fn for f in fs})  # a file can have several findings
-        if fs: out += [f"#### {title} ({_n(n, 'file')}{f', {len(fs)} findings' if len(fs) != n else ''})", _md_table(fs, self.path, max_rows)]
+        if fs: out += [f"#### {title} ({_n(n, 'file')}{f', {len(fs)} findings' if len(fs) != n else ''})", _md_table(fs, self.path, max_rows, escape)]
     return '\n\n'.join(out)
 
 # %% ../nbs/07_verify.ipynb #7506f9eb

@@ -139,3 +139,13 @@ def test_verify_judges_against_the_training_size(tmp_path, monkeypatch, capsys):
     assert 'smaller than the training size' not in out  # 200 px is enough for sample's 160
     assert main(['verify', str(tmp_path), '--size', '256']) == 0
     assert 'is 300×200, smaller than the training size 256' in capsys.readouterr().out
+
+def test_verify_prints_reasons_as_they_are(tmp_path, capsys):
+    "The terminal gets the reasons unescaped, so a pattern copies right; the notebook's markdown escapes them"
+    from PIL import Image
+    from pets_fastai.cli import main
+    from pets_fastai.verify import scan_photos
+    Image.new('RGB', (300, 300), 'red').save(tmp_path/'beagle.jpg')  # no number: the pattern's advice names it
+    assert main(['verify', str(tmp_path), '--size', '64']) == 1
+    assert r"(pattern r'^(.+)_\d+\.jpg$')" in capsys.readouterr().out
+    assert r"(pattern r'^(.+)\_\\d+\\.jpg\$')" in scan_photos(tmp_path)._repr_markdown_()
