@@ -13,7 +13,7 @@ LOWER := .venv-lower
 # test-gpu: notebooks share one GPU; a few at a time keep the cores busy feeding it
 GPU_JOBS ?= 4
 
-.PHONY: demo test test-sample test-lower test-device test-gpu rehearse-full export clean-nbs readme docs outputs bench help
+.PHONY: demo test test-sample test-lower test-device test-gpu rehearse-full export clean-nbs readme docs outputs reproduce bench help
 
 help:
 	@echo "make demo   train a pet-breed classifier on the best data available (offline is fine)"
@@ -25,6 +25,7 @@ help:
 	@echo "make docs   build the documentation site into _site/ from the notebooks' stored outputs"
 	@echo "make outputs  run every notebook (or NB=nbs/04_lr_find.ipynb) at sample in Jupyter and store its outputs"
 	@echo "make test-sample  run every notebook at sample on the real photos (PETS_PATH)"
+	@echo "make reproduce  re-run the lessons at sample with another thread count: is every number a page quotes inside its interval?"
 	@echo "make bench  print data-pipeline and training throughput, defaults against ours"
 	@echo "make export regenerate pets_fastai/ and README.md from nbs/"
 
@@ -87,6 +88,11 @@ docs: $(VENV)/.installed-dev
 # Published outputs: run the notebooks in a Jupyter kernel at `sample` and store what they show (NB=... for some)
 outputs: $(VENV)/.installed-dev
 	$(BIN)/python tools/docs/outputs.py $(NB)
+
+# The published numbers against a re-run: each lesson's `Headlines` again in a fresh kernel with another thread count
+# (tools/reproduce.py); prints lesson, quantity, published, re-run, interval, ok, and keeps a record in pets_fastai/results/
+reproduce: $(VENV)/.installed-dev
+	$(BIN)/python tools/reproduce.py $(NB)
 
 bench: $(VENV)/.installed
 	$(BIN)/python tools/experiments/bench.py

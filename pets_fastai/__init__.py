@@ -10,10 +10,11 @@ Modules:
 - `pets_fastai.data`: Label the Oxford-IIIT Pet photos with a regular expression, build the chapter's `DataBlock` and debug it with `summary`, and see why presizing loses less detail than resizing first.
 - `pets_fastai.deploy`: The trained classifier exported to ONNX, checked against PyTorch, and run in the reader's browser
 - `pets_fastai.devices`: Which device a run gets and a clear error when it is missing, the speed settings each device gets, how many workers load its batches, clocks that wait for the GPU, and advice when a batch does not fit.
+- `pets_fastai.evidence`: One training run on 92 validation photos proves little: train a setting from several seeds, state the interval their errors give, and compare two settings run by run and photo by photo.
 - `pets_fastai.images`: Check every file once before training, from its first bytes and a fast decode, and keep the answers in a cache, so that no epoch stops on a file a check could have caught.
 - `pets_fastai.learner`: Train a pet-breed classifier with `vision_learner` and `fine_tune`, see how far it gets on a few photos per breed, and read its mistakes: the confusion matrix, the most-confused breeds, cat against dog, and the top losses.
 - `pets_fastai.loss`: The loss a classifier trains on, written from scratch: activations to probabilities, a softmax that cannot overflow, cross-entropy checked against PyTorch, and entropy.
-- `pets_fastai.lr_find`: Too high a learning rate wrecks training; Leslie Smith's finder, written from scratch, finds a good one, and agrees with fastai's `lr_find`.
+- `pets_fastai.lr_find`: Too high a learning rate wrecks training. Leslie Smith's finder, written from scratch and checked against fastai's `lr_find`, reads off one curve a rate that is too high and one to train at; trained from three seeds, the two rates' errors do not overlap.
 - `pets_fastai.photos`: Generated stand-ins for tests, the Oxford-IIIT Pet archive through `untar_data` (checked, and cut to a few photos per breed on a CPU), or your own folder in `PETS_PATH`.
 - `pets_fastai.presize`: Decode each full-size photo once, keep a copy already shrunk to the presize and its pixels in one memory-mapped file, and bring both up to date on every call: an epoch then cuts crops out of memory instead of decoding photos.
 - `pets_fastai.profiles`: Choose how big a run is with one environment variable, and say at the top of every lesson what ran.

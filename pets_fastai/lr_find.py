@@ -1,6 +1,6 @@
-"""Too high a learning rate wrecks training; Leslie Smith's finder, written from scratch, finds a good one, and agrees with fastai's `lr_find`.
+"""Too high a learning rate wrecks training. Leslie Smith's finder, written from scratch and checked against fastai's `lr_find`, reads off one curve a rate that is too high and one to train at; trained from three seeds, the two rates' errors do not overlap.
 
-`find_lr(learn)` runs Leslie Smith's range test: the learning rate grows exponentially from one mini-batch to the next while the loss is recorded, and the model and optimiser are put back afterwards. Its `LRFinderResult` holds the curve and the suggested rates, which agree with fastai's `lr_find`. `reseed` makes two runs draw the same batches.
+`find_lr(learn)` runs Leslie Smith's range test: the learning rate grows exponentially from one mini-batch to the next while the loss is recorded, and the model and optimiser are put back afterwards. Its `LRFinderResult` holds the curve and the suggested rates, which agree with fastai's `lr_find`, and `too_high` reads off the curve where a rate is too high. `reseed` makes two runs draw the same batches.
 
 Docs: https://pets-fastai.github.io/pets_fastai/lr_find.html.md"""
 
@@ -101,3 +101,13 @@ def plot(self:LRFinderResult, skip_end:int=5, # leave out the last points, where
     ax.set_xscale('log'); ax.set_xlabel('learning rate'); ax.set_ylabel('smoothed loss')
     if self.points: ax.legend()
     return ax
+
+# %% ../nbs/04_lr_find.ipynb #b59fbf8a
+@patch
+def too_high(self:LRFinderResult, skip:int|None=None, # warm-up points left out at the start; default: a tenth
+            )->float:
+    "The first rate past the lowest smoothed loss at which the loss is back above the curve's start (else the last rate)"
+    skip = len(self.lrs) // 10 if skip is None else skip
+    lrs, losses = self.lrs[skip:], self.losses[skip:]
+    low = min(range(len(losses)), key=losses.__getitem__)
+    return next((lr for lr, l in zip(lrs[low:], losses[low:]) if l > losses[0]), lrs[-1])

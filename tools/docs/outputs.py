@@ -7,7 +7,9 @@ tests leave them out (`nbdev.test.nb_test_cells`) and keep no output. The notebo
 `nbdev-clean` cleans it, only when every cell ran and no output holds a machine path, a temporary folder's name or a
 traceback (`PRIVATE` checks the prose too); the kernel finds the photos linked beside the notebooks under their own
 name (`photos_beside`), so pages show `oxford-iiit-pet-sample/…`, never where they lie; its metadata
-key `pets_fastai` records the profile, device, versions, `code_hash` of its code cells, when and how long."""
+key `pets_fastai` records the profile, device, versions, `code_hash` of its code cells, `library` (a hash of each
+`pets_fastai` module its cells import, directly or through other modules: `stale` names the ones changed since), when
+and how long."""
 import argparse, contextlib, datetime, hashlib, json, os, re, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -46,6 +48,27 @@ def code_hash(nb)->str:
     "sha256 of `nb`'s code-cell sources, in order, as `nbdev-clean` leaves them"
     return hashlib.sha256(json.dumps([_src(c['source']) for c in nb['cells'] if c['cell_type'] == 'code']).encode()).hexdigest()
 
+IMPORTS = re.compile(r'^\s*(?:from\s+(pets_fastai\.\w+|\.\w+)\s+import|from\s+(?:pets_fastai|\.)\s+import\s+([\w, ]+)|import\s+(pets_fastai\.\w+))', re.M)
+LIB = ROOT/'pets_fastai'
+
+def _imported(src:str)->set[str]:
+    "Names of the `pets_fastai` modules that the code `src` imports"
+    names = set()
+    for mod, several, plain in IMPORTS.findall(src):
+        names |= {m.strip() for m in several.split(',')} if several else {(mod or plain).split('.')[-1]}
+    return {n for n in names if (LIB/f'{n}.py').exists()}
+
+def library(nb)->dict[str, str]:
+    "sha256 (12 digits) of each `pets_fastai` module `nb`'s code cells import, with the modules those import, and the records they read"
+    code = '\n'.join(_src(c['source']) for c in nb['cells'] if c['cell_type'] == 'code')
+    todo, seen = _imported(code) | {'__init__'}, set()
+    while todo:
+        seen.add(name := todo.pop())
+        todo |= _imported((LIB/f'{name}.py').read_text()) - seen
+    fns = [LIB/f'{n}.py' for n in sorted(seen)]
+    if any("/'results'" in t for t in [code] + [fn.read_text() for fn in fns]): fns += sorted((LIB/'results').glob('*.json'))  # the records it shows
+    return {str(fn.relative_to(ROOT)): hashlib.sha256(fn.read_bytes()).hexdigest()[:12] for fn in fns}
+
 def machine_marks()->list[str]:
     "Text that gives away the machine an output came from: the checkout's folder, home, the temporary folder, installs"
     marks = {str(ROOT.parent) + '/', str(ROOT), os.path.expanduser('~') + '/', tempfile.gettempdir() + '/', 'site-packages', '/work/', '/root/'}
@@ -78,11 +101,14 @@ def output_problems(nb)->list[str]:
     return list(dict.fromkeys(probs))  # an output's text/plain and text/markdown often say the same
 
 def stale(nb)->list[str]:
-    "Why `nb`'s stored outputs do not stand for its code at `sample`: no record, another profile, or code changed since"
+    "Why `nb`'s stored outputs do not stand for its code at `sample`: no record, another profile, its code or library changed since"
     meta = nb['metadata'].get(KEY)
     if not meta: return [f'no `{KEY}` metadata: its outputs were not stored by the publishing command']
     probs = [] if meta.get('profile') == PROFILE else [f"outputs from profile {meta.get('profile')!r}, not {PROFILE!r}"]
     if meta.get('code_hash') != code_hash(nb): probs.append('code cells changed since the outputs were stored')
+    if (was := meta.get('library')) is None: probs.append('no record of the library modules it ran with')
+    elif changed := [m for m, h in library(nb).items() if was.get(m) != h]:
+        probs.append(f"library changed since the outputs were stored: {', '.join(changed)}")
     return probs
 
 def skipped_cells(fn:Path)->set[int]:
@@ -140,7 +166,7 @@ def execute(fn:Path, env:dict)->dict:
         nb.cells.pop()
     out = clean(json.loads(nbformat.writes(nb)))
     printed = next(o['text'] for o in meta.outputs if o.get('name') == 'stdout')
-    out['metadata'][KEY] = {**json.loads(printed), 'code_hash': code_hash(out),
+    out['metadata'][KEY] = {**json.loads(printed), 'code_hash': code_hash(out), 'library': library(out), 'threads': int(env['OMP_NUM_THREADS']),
                             'executed': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
                             'seconds': round(time.time() - start, 1)}
     return out
