@@ -55,6 +55,7 @@ class ComparePlan:
     epochs:int=1             # passes over the training images, the same for every backbone
     freeze_epochs:int=1      # of those, with the body frozen (pretrained backbones only: `fine_tune`)
     lr:float=DEFAULT_LR      # `fit_one_cycle`'s or `fine_tune`'s base learning rate
+    lrs:dict|None=None       # base rates by backbone name, overriding `lr` (each its own finder's `valley`, as lesson 2 reads it)
     bs:int=32                # batch size
     sz:int|None=None         # training image side; `None` keeps the profile's
     n_train:int|None=None    # training images per epoch; `None` for all
@@ -65,7 +66,7 @@ class ComparePlan:
 
 ARCH_PLANS = {
     'smoke':  ComparePlan(RESNETS, epochs=1, lr=1e-2, bs=8, n_train=16, n_valid=8),
-    'sample': ComparePlan(LITES + RESNETS, pretrained=LITES, cost_only=RESNETS, epochs=8, freeze_epochs=4, lr=5e-3, bs=16),
+    'sample': ComparePlan(LITES + RESNETS, pretrained=LITES, cost_only=RESNETS, epochs=8, freeze_epochs=4, bs=16),
     'full':   ComparePlan(RESNETS, pretrained=RESNETS, epochs=3, bs=64),
     'gpu':    ComparePlan(RESNETS + LITES, pretrained=LITES, epochs=8, bs=64, sz=224),
 }
@@ -93,8 +94,9 @@ def _train(dls:DataLoaders, prof:Profile, name:str, plan:ComparePlan)->tuple:
                          cbs=cb)
     if not plan.fp16: learn.to_fp32()
     with learn.no_bar(), learn.no_logging():
-        if pretrained: learn.fine_tune(plan.epochs - plan.freeze_epochs, plan.lr, freeze_epochs=plan.freeze_epochs)
-        else: learn.fit_one_cycle(1 if name in plan.cost_only else plan.epochs, plan.lr)
+        lr = (plan.lrs or {}).get(name, plan.lr)
+        if pretrained: learn.fine_tune(plan.epochs - plan.freeze_epochs, lr, freeze_epochs=plan.freeze_epochs)
+        else: learn.fit_one_cycle(1 if name in plan.cost_only else plan.epochs, lr)
     if cb.shape is None: raise ValueError(f"{name} saw no training batch: {dls.train.n} training items make no full "
                                           f"batch of bs={dls.train.bs}. Use more images or a smaller bs.")
     return learn, cb, peak_memory(device)

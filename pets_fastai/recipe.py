@@ -218,10 +218,10 @@ def recipe_profile(prof:Profile, # the profile whose data, batch size and seed t
     return replace(prof, arch=recipe['arch'], sz=recipe['sz'], item_sz=recipe['item_sz']), recipe
 
 # %% ../nbs/09_recipe.ipynb #ad99be05
-def measured(kind:str='ablation', # `ablation` (the cross-validated candidates) or `bench`
+def measured(kind:str='ablation', # `ablation` (the cross-validated candidates), `bench`, or `seeds` (lesson 6's backbones over seeds)
             )->list[dict]:
     "Records of `kind` measured on the real sample and shipped in `pets_fastai/results/`, oldest first"
-    if kind not in ('ablation', 'bench'): raise ValueError(f"kind={kind!r}: use 'ablation' or 'bench'.")
+    if kind not in ('ablation', 'bench', 'seeds'): raise ValueError(f"kind={kind!r}: use 'ablation', 'bench' or 'seeds'.")
     return load_records(Path(str(importlib.resources.files('pets_fastai')/'results')), kind, '*.json')
 
 # %% ../nbs/09_recipe.ipynb #r9b00022

@@ -42,12 +42,25 @@ def test_stale_names_missing_other_profile_and_changed_code():
     nb = _nb(_code('x = 1'))
     assert po.stale(nb) == ['no `pets_fastai` metadata: its outputs were not stored by the publishing command']
     nb['metadata']['pets_fastai'] = {'profile': 'sample', 'code_hash': po.code_hash(nb)}
+    assert po.stale(nb) == ['no record of the library modules it ran with']
+    nb['metadata']['pets_fastai']['library'] = po.library(nb)
     assert po.stale(nb) == []
     nb['metadata']['pets_fastai']['profile'] = 'smoke'
     assert po.stale(nb) == ["outputs from profile 'smoke', not 'sample'"]
     nb['metadata']['pets_fastai']['profile'] = 'sample'
     nb['cells'][0]['source'] = 'x = 2'
     assert po.stale(nb) == ['code cells changed since the outputs were stored']
+
+def test_library_follows_the_modules_a_notebook_imports(monkeypatch, tmp_path):
+    nb = _nb(_code('from pets_fastai.data import pets_dls\nimport pets_fastai.records'), _code('from pets_fastai import profiles, photos'))
+    lib = po.library(nb)
+    assert {'pets_fastai/data.py', 'pets_fastai/records.py', 'pets_fastai/profiles.py', 'pets_fastai/photos.py',
+            'pets_fastai/__init__.py', 'pets_fastai/presize.py'} <= set(lib)  # presize: through data's `from .presize import`
+    assert 'pets_fastai/cli.py' not in lib and not any(m.startswith('pets_fastai/results/') for m in lib)
+    assert any(m.startswith('pets_fastai/results/') for m in po.library(_nb(_code('from pets_fastai.recipe import measured'))))
+    # a module changed since: `stale` names it
+    nb['metadata']['pets_fastai'] = {'profile': 'sample', 'code_hash': po.code_hash(nb), 'library': {**lib, 'pets_fastai/presize.py': 'older'}}
+    assert po.stale(nb) == ['library changed since the outputs were stored: pets_fastai/presize.py']
 
 @pytest.mark.parametrize('mark', po.machine_marks())
 def test_machine_paths_are_found_in_every_text_output(mark):
@@ -149,3 +162,13 @@ def test_publish_writes_nothing_when_a_cell_fails_or_shows_a_path(photos_env, tm
     before = fn.read_text()
     with pytest.raises(po.OutputsError, match=r"02_path.ipynb: nothing was written(.|\n)*cell 1 \(.*\): machine path"): po.publish(fn)
     assert fn.read_text() == before
+
+def test_lesson_2_and_lesson_6_agree_on_lite0():
+    "Lesson 2's three seeds (its page) and lesson 6's record of the same training of Lite0: intervals that overlap"
+    sys.path.insert(0, str(ROOT/'tools'))
+    from reproduce import headlines
+    from pets_fastai.recipe import measured
+    from pets_fastai.evidence import interval
+    ours = headlines(json.loads((ROOT/'nbs'/'02_learner.ipynb').read_text()))['mean error of 3 seeds']
+    rec = interval([r['error_rate'] for r in measured('seeds')[-1]['rows'] if r['arch'] == 'efficientnet_lite0'])
+    assert ours['lo'] <= rec.hi and rec.lo <= ours['hi'], (ours, rec)
