@@ -55,7 +55,7 @@ class ComparePlan:
     epochs:int=1             # passes over the training images, the same for every backbone
     freeze_epochs:int=1      # of those, with the body frozen (pretrained backbones only: `fine_tune`)
     lr:float=DEFAULT_LR      # `fit_one_cycle`'s or `fine_tune`'s base learning rate
-    lrs:dict|None=None       # base rates by backbone name, overriding `lr` (each its own finder's `valley`, as lesson 2 reads it)
+    lrs:dict|None=None       # base rates by backbone name, overriding `lr` (each its own finder's `valley`, as lesson 4 reads it)
     bs:int=32                # batch size
     sz:int|None=None         # training image side; `None` keeps the profile's
     n_train:int|None=None    # training images per epoch; `None` for all

@@ -46,7 +46,7 @@ PROFILES = {
     'smoke':  Profile('smoke',  'generated', 'xresnet_tiny', pretrained=False, item_sz=96, sz=64, bs=32,
                       epochs=2, lr=1e-2, n_per_breed=20, max_side=500),
     'sample': Profile('sample', 'folder', 'efficientnet_lite0', pretrained=True, item_sz=256, sz=160, bs=16, epochs=4,
-                      lr=3e-3, freeze_epochs=4),  # lr: what lesson 2's finder reads for this learner (`valley`)
+                      lr=3e-3, freeze_epochs=4),  # lr: the `valley` lesson 4's finder reads for this learner
     'full':   Profile('full',   'untar',  'resnet34', pretrained=True, item_sz=460, sz=224, bs=64, epochs=2),
 }
 

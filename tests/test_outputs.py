@@ -62,6 +62,17 @@ def test_library_follows_the_modules_a_notebook_imports(monkeypatch, tmp_path):
     nb['metadata']['pets_fastai'] = {'profile': 'sample', 'code_hash': po.code_hash(nb), 'library': {**lib, 'pets_fastai/presize.py': 'older'}}
     assert po.stale(nb) == ['library changed since the outputs were stored: pets_fastai/presize.py']
 
+def test_code_digest_follows_code_not_comments_or_docstrings(tmp_path):
+    src = '''"Module docstring"
+def f(x):  # a comment
+    "Docstring"
+    return x + 1
+'''
+    digest = lambda s: (tmp_path/'m.py').write_text(s) and po.code_digest(tmp_path/'m.py')
+    base = digest(src)
+    assert digest(src.replace('a comment', 'another comment').replace('"Docstring"', '"Other words"').replace('Module', 'Mod')) == base
+    assert digest(src.replace('x + 1', 'x + 2')) != base and digest(src.replace('    "Docstring"\n', '')) == base
+
 @pytest.mark.parametrize('mark', po.machine_marks())
 def test_machine_paths_are_found_in_every_text_output(mark):
     for out in (_stream(f'saved to {mark}x/model.pkl\n', 'stderr'), _result(**{'text/plain': f"Path('{mark}x')"}),

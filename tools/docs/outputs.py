@@ -10,7 +10,7 @@ name (`photos_beside`), so pages show `oxford-iiit-pet-sample/…`, never where 
 key `pets_fastai` records the profile, device, versions, `code_hash` of its code cells, `library` (a hash of each
 `pets_fastai` module its cells import, directly or through other modules: `stale` names the ones changed since), when
 and how long."""
-import argparse, contextlib, datetime, hashlib, json, os, re, sys, tempfile, time
+import argparse, ast, contextlib, datetime, hashlib, json, os, re, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from pets_fastai.records import atomic_write  # the project's one atomic writer
@@ -58,8 +58,18 @@ def _imported(src:str)->set[str]:
         names |= {m.strip() for m in several.split(',')} if several else {(mod or plain).split('.')[-1]}
     return {n for n in names if (LIB/f'{n}.py').exists()}
 
+def code_digest(fn:Path)->str:
+    "sha256 (12 digits) of module `fn`'s syntax tree without its docstrings: a change to comments or prose does not count"
+    tree = ast.parse(fn.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, 'body', None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body and \
+           isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:12]
+
 def library(nb)->dict[str, str]:
-    "sha256 (12 digits) of each `pets_fastai` module `nb`'s code cells import, with the modules those import, and the records they read"
+    "`code_digest` of each `pets_fastai` module `nb`'s code cells import, with the modules those import; sha256 of the records they read"
     code = '\n'.join(_src(c['source']) for c in nb['cells'] if c['cell_type'] == 'code')
     todo, seen = _imported(code) | {'__init__'}, set()
     while todo:
@@ -67,7 +77,7 @@ def library(nb)->dict[str, str]:
         todo |= _imported((LIB/f'{name}.py').read_text()) - seen
     fns = [LIB/f'{n}.py' for n in sorted(seen)]
     if any("/'results'" in t for t in [code] + [fn.read_text() for fn in fns]): fns += sorted((LIB/'results').glob('*.json'))  # the records it shows
-    return {str(fn.relative_to(ROOT)): hashlib.sha256(fn.read_bytes()).hexdigest()[:12] for fn in fns}
+    return {str(fn.relative_to(ROOT)): code_digest(fn) if fn.suffix == '.py' else hashlib.sha256(fn.read_bytes()).hexdigest()[:12] for fn in fns}
 
 def machine_marks()->list[str]:
     "Text that gives away the machine an output came from: the checkout's folder, home, the temporary folder, installs"
