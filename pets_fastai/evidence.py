@@ -1,6 +1,6 @@
 """One training run on 92 validation photos proves little: train a setting from several seeds, state the interval their errors give, and compare two settings run by run and photo by photo.
 
-`interval(xs)` is the 95% interval of the mean of a few runs' errors, `one_run(xs)` where one more run would fall and `rerun(xs)` where a re-run's mean would, with `pooled` spreads; `paired(a, b)` compares two settings trained from the same seeds, run by run; `right_photos(learn)` says which validation photos a model gets right, and `photo_wins` counts the photos one setting gets right and the other wrong. `Headlines` lists the numbers a page quotes with their intervals, for `make reproduce`. Lessons 2 and 4 report their comparisons with them.
+`interval(xs)` is the 95% interval of the mean of a few runs' errors, `one_run(xs)` where one more run would fall and `rerun(xs)` where a re-run's mean would, with `pooled` spreads; `paired(a, b)` compares two settings trained from the same seeds, run by run; `right_photos(learn)` says which validation photos a model gets right, and `photo_wins` counts the photos one setting gets right and the other wrong. `Headlines` lists the numbers a page quotes with their intervals, for `make reproduce`. Lessons 2, 4, 5 and 6 report their comparisons with them.
 
 Docs: https://pets-fastai.github.io/pets_fastai/evidence.html.md"""
 
