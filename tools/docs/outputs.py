@@ -193,6 +193,14 @@ def publish(fn:Path, jobs:int=1)->float:
     atomic_write(fn, lambda f: f.write(nb2str(nb).encode('utf-8')), overwrite=True)  # a reader never sees half a notebook
     return nb['metadata'][KEY]['seconds']
 
+def presize_once(photos:Path):
+    "Make the presized copies and pixel store of `photos` here, once: kernels side by side would each remake them and delete the other's"
+    from pets_fastai.data import get_pet_images
+    from pets_fastai.presize import presized, pixel_store
+    from pets_fastai.profiles import get_profile
+    item_sz = get_profile(PROFILE).item_sz
+    pixel_store(presized(get_pet_images(photos), item_sz), item_sz)
+
 def _publish(fn:Path, jobs:int)->tuple[Path, str|None, float]:
     try: return fn, None, publish(fn, jobs)
     except OutputsError as e: return fn, str(e), 0.
@@ -207,7 +215,8 @@ def main():
     try: kernel_env(jobs)
     except OutputsError as e: sys.exit(f'make outputs: {e}')
     start, failed = time.time(), []
-    with photos_beside(ROOT/'nbs'), ProcessPoolExecutor(jobs) as pool:  # one link for the kernels running side by side
+    with photos_beside(ROOT/'nbs') as photos, ProcessPoolExecutor(jobs) as pool:  # one link for the kernels running side by side
+        presize_once(photos)
         for fn, err, secs in pool.map(_publish, fns, [jobs]*len(fns)):
             if err: failed.append(fn.name); print(f'FAILED {err}', file=sys.stderr)
             else: print(f'{secs:7.1f} s  {fn.name}')
