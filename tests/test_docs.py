@@ -44,6 +44,7 @@ def test_prepare_shows_docs_and_hides_directives(tmp_path):
                  nbformat.v4.new_code_cell('#| exports\ndef short_path(p): return p'),
                  nbformat.v4.new_code_cell('#| hide\nsecret = 1'),
                  nbformat.v4.new_code_cell('#| echo: false\nshown_output()'),
+                 nbformat.v4.new_code_cell('#| fold: cell\nanswers()'), nbformat.v4.new_code_cell('#| fold: output\nrun_info()'),
                  nbformat.v4.new_markdown_cell('See [the data lesson](01_data.ipynb#labels).'))
     nb = bd.prepare(fn, {'01_data': 'data', '00_profiles': 'profiles'})
     srcs = [c.source for c in nb.cells]
@@ -51,7 +52,7 @@ def test_prepare_shows_docs_and_hides_directives(tmp_path):
     head = srcs[0]
     assert head.startswith('# Profiles\n\n{.summary}\nOne variable, three scales.\n\n[![Open In Colab](_static/colab-badge.svg)]')  # its own badge, image local
     assert head.count('colab.research.google.com/github/') == 1
-    assert head.endswith('profile <strong>sample</strong> on <strong>cpu</strong>, 2026-12-01, 12 s · fastai 2.8.12 · torch 2.14.1.</div>')
+    assert head.endswith('profile <strong>sample</strong> on <strong>cpu</strong>, 2026-12-01.</summary>12 s · fastai 2.8.12 · torch 2.14.1</details>')  # versions folded
     assert 'def get_profile(name=None): pass' not in srcs  # an `export` cell shows as its card only, not twice
     doc = next(c for c in nb.cells if c.source.startswith('<a id="get_profile"></a>'))  # nbdev's add_show_docs, rendered by show_doc from the module itself
     assert doc.cell_type == 'markdown'
@@ -59,7 +60,12 @@ def test_prepare_shows_docs_and_hides_directives(tmp_path):
     assert nb.cells[i-1].source.startswith('<a id="short_path"></a>') and nb.cells[i].cell_type == 'code'
     assert 'def get_profile(\n    name:str | None=None, # a profile name; default: `$PETS_PROFILE`, else the rule above' in doc.source and '#LNone' not in doc.source
     assert [c.metadata.get('tags') for c in nb.cells if c.source == 'shown_output()'] == [['remove-input']]
+    assert [c.metadata.get('tags') for c in nb.cells if c.source in ('answers()', 'run_info()')] == [['hide-cell'], ['hide-output']]
     assert srcs[-1] == 'See [the data lesson](data.ipynb#labels).'
+
+def test_fold_takes_cell_or_output(tmp_path):
+    with pytest.raises(bd.DocsError, match=r'`#\| fold: input` on the cell `x = 1`: fold takes one of cell, output'):
+        bd.prepare(_lesson(tmp_path, nbformat.v4.new_code_cell('#| fold: input\nx = 1')), {})
 
 def test_banner_says_when_outputs_are_unpublished_or_stale(tmp_path):
     assert 'were not stored by <code>make outputs</code>' in bd.prepare(_lesson(tmp_path, meta=None), {}).cells[0].source
@@ -232,3 +238,9 @@ def test_no_sentence_promises_what_the_page_hides(fn):
         if nxt is None or nxt['cell_type'] != 'code':
             bad.append(f"cell {i}: {''.join(c['source']).rstrip()[-80:]!r}")
     assert not bad, f'{fn.name}: sentences ending in a colon with nothing shown after them:\n  ' + '\n  '.join(bad)
+
+def test_notebook_links_name_notebook_files():
+    "A link between notebooks names the file (`00c_presize.ipynb`), so it works on GitHub and in Colab as well as on the site"
+    bad = [f'{fn.name}: ]({m[1]}.ipynb' for fn in NBS.glob('*.ipynb') for c in nbformat.read(fn, as_version=4).cells if c.cell_type == 'markdown'
+           for m in re.finditer(r'\]\(([\w-]+)\.ipynb', c.source) if not (NBS/f'{m[1]}.ipynb').exists()]
+    assert not bad, bad

@@ -19,6 +19,12 @@ def test_stored_outputs_are_published(fn):
     assert not probs, (f'{fn.name}: its stored outputs are not what readers should see:\n  ' + '\n  '.join(probs) +
                        f'\nRun `make outputs NB=nbs/{fn.name}` (PETS_PATH set to the sample photos) and commit the notebook.')
 
+@pytest.mark.parametrize('fn', NBS, ids=[p.stem for p in NBS])
+def test_pages_show_values_not_reprs(fn):
+    probs = po.raw_reprs(json.loads(fn.read_text()))
+    assert not probs, (f'{fn.name} shows Python reprs where a reader should see values (a number, a table):\n  ' + '\n  '.join(probs) +
+                       f'\nDisplay plain values in those cells and run `make outputs NB=nbs/{fn.name}`.')
+
 # ---- the checker, on notebooks made here
 
 def _nb(*cells, meta=None)->dict:
@@ -183,3 +189,12 @@ def test_lesson_2_and_lesson_6_agree_on_lite0():
     ours = headlines(json.loads((ROOT/'nbs'/'02_learner.ipynb').read_text()))['mean error of 3 seeds']
     rec = interval([r['error_rate'] for r in measured('seeds')[-1]['rows'] if r['arch'] == 'efficientnet_lite0'])
     assert ours['lo'] <= rec.hi and rec.lo <= ours['hi'], (ours, rec)
+
+def test_raw_reprs_are_found_where_the_page_shows_them():
+    shown = [_result(**{'text/plain': "[('Bengal', 'pug', np.int64(1))]"}), _stream('torch.return_types.topk(\nvalues=tensor([0.9]))\n'),
+             _result(**{'text/plain': 'SuggestedLRs(minimum=0.005, valley=0.003)'}), _result(**{'text/html': '<td>np.float64(0.2)</td>', 'text/plain': 'x'}),
+             _result(**{'text/plain': '<IPython.core.display.HTML object>'})]
+    assert [len(po.raw_reprs(_nb(_code('f()', o)))) for o in shown] == [1] * len(shown)
+    hidden = [_result(**{'text/html': '<table></table>', 'text/plain': "np.int64(1)"}), _result(**{'text/plain': "(Path('a_1.jpg'), 0.9054, 'Bengal')"}),
+              _result(**{'text/plain': "{'error_rate': 0.337, 'wrong': '31 of 92 photos'}"})]
+    assert [po.raw_reprs(_nb(_code('f()', o))) for o in hidden] == [[]] * len(hidden)

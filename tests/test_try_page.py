@@ -186,7 +186,8 @@ def test_page_without_a_model_says_how_to_get_one(browser, server, tmp_path):
     used = _site(root/'empty', tmp_path/'no-runs', root/'sphinx')
     assert used['model'] is None and not (root/'empty'/'_static'/'try'/'model.onnx').exists()
     pg = Page(browser, base, '/empty/try.html')
-    assert 'make demo' in pg.page.inner_text('#try-model') and pg.page.is_disabled('#try-file')
+    assert 'make demo' in pg.page.inner_text('#try-model') and '`' not in pg.page.inner_text('#try-model') and pg.page.is_disabled('#try-file')
+    assert pg.page.locator('#try-model code').all_inner_texts() == ['make demo', 'make docs', 'runs/']
     assert not pg.errors and not pg.outside, (pg.errors, pg.outside)
 
 def test_page_opened_from_disk_says_how_to_serve_it(browser, site):

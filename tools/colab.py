@@ -17,9 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 COLAB_HAS = {'fastai', 'fastcore', 'fastdownload', 'fastprogress', 'torch', 'torchvision', 'timm', 'matplotlib',
              'numpy', 'pandas', 'pillow', 'scikit-learn', 'ipykernel', 'nbformat'}
 BADGE = 'https://colab.research.google.com/assets/colab-badge.svg'
-GPU_MD = ('**In Colab**, choose a GPU runtime first (*Runtime → Change runtime type → T4 GPU*): with a GPU every '
-          "lesson runs at `full` scale, on the whole dataset. There, the notebook's first code cell installs only "
-          "what Colab lacks and keeps Colab's own torch; elsewhere it does nothing.")
+GPU_MD = ('**In Colab**, choose a GPU runtime (*Runtime → Change runtime type*) to run at `full`, on the whole dataset; '
+          'the first code cell installs what Colab lacks.')
 CELL_IDS = ('colab-gpu', 'colab-install')
 
 def project(pyproject:Path=ROOT/'pyproject.toml')->dict:

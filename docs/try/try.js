@@ -125,7 +125,9 @@ async function start() {
   const page = await (await fetch(new URL('page.json', BASE))).json();
   const input = $('try-file');
   if (!page.model) {
-    $('try-model').textContent = 'This build of the site has no model. Train one with `make demo`, then rebuild the site with `make docs`: the page uses the latest run under runs/.';
+    const code = text => Object.assign(document.createElement('code'), { textContent: text });  // commands as code, not backticks
+    $('try-model').replaceChildren('This build of the site has no model. Train one with ', code('make demo'), ', then rebuild the site with ',
+                                   code('make docs'), ': the page uses the latest run under ', code('runs/'), '.');
     $('try-model').dataset.kind = 'error';
     input.disabled = true;
     return { model: null };

@@ -46,9 +46,9 @@ def run_banner(nb:dict)->str:
                          'nothing says which profile or versions produced them.</div>')
     libs = ' · '.join(f'{k} {html.escape(v)}' for k, v in meta['versions'].items())
     stale = '' if meta['code_hash'] == code_hash(nb) else ' The code has changed since: these outputs are stale.'
-    return (f'<div class="run-banner"><span class="run-banner-label">Stored outputs</span> from a run at profile '
+    return (f'<details class="run-banner"><summary><span class="run-banner-label">Outputs</span> from profile '
             f'<strong>{html.escape(meta["profile"])}</strong> on <strong>{html.escape(meta["device"])}</strong>, '
-            f'{meta["executed"][:10]}, {meta["seconds"]:.0f} s · {libs}.{stale}</div>')
+            f'{meta["executed"][:10]}.{stale}</summary>{meta["seconds"]:.0f} s · {libs}</details>')
 
 def title_cell(cell, banner:str):
     "The `# Title` / `> summary` cell as the page's header: title, summary line, the rest (a Colab badge), banner"
@@ -72,12 +72,17 @@ def show_docs(mod):
         for k in ('outputs', 'execution_count'): cell.pop(k, None)
     return _f
 
+FOLDS = {'cell': 'hide-cell', 'output': 'hide-output'}
+
 def myst_tags(cell):
-    "Quarto's `echo: false` / `output: false` as myst-nb's `remove-input` / `remove-output` tags"
+    "Quarto's `echo: false` / `output: false` as myst-nb's `remove-input` / `remove-output` tags; `fold: cell` or `fold: output` folded away"
     if cell.cell_type != 'code': return
     d = cell.directives_
+    if (fold := d.get('fold')) is not None and fold not in FOLDS:
+        code = next((l for l in cell.source.splitlines() if not l.startswith('#|')), '')
+        raise DocsError(f'`#| fold: {fold}` on the cell `{code[:60]}`: fold takes one of {", ".join(FOLDS)}.')
     tags = {t for t, on in (('remove-input', d.get('echo') == 'false' or 'hide_input' in d),
-                            ('remove-output', d.get('output') == 'false' or 'hide_output' in d)) if on}
+                            ('remove-output', d.get('output') == 'false' or 'hide_output' in d), (FOLDS.get(fold), fold)) if on}
     if tags: cell.metadata['tags'] = sorted(tags | set(cell.metadata.get('tags', [])))
 
 def check_tracebacks(fn:Path):

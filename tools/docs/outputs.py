@@ -110,6 +110,21 @@ def output_problems(nb)->list[str]:
                 probs += [f'{where}: run_info says profile {p!r}, not {PROFILE!r}' for p in map(''.join, RUN_INFO_PROFILE.findall(txt)) if p != PROFILE]
     return list(dict.fromkeys(probs))  # an output's text/plain and text/markdown often say the same
 
+# Python's reprs where a reader should see values: numpy scalars, `topk`'s named tuple, a one-line dataclass or namedtuple
+RAW_REPR = re.compile(r'\bnp\.(?:u?int|float|bool_|complex)\w*\(|\btorch\.return_types\.\w+\(|<IPython\.core\.display\.\w+ object>|\A[A-Z]\w*\(\w+=')
+SHOWN = ('text/html', 'image/svg+xml', 'image/png', 'image/jpeg', 'text/markdown', 'text/latex', 'text/plain')  # myst-nb's order for HTML
+
+def raw_reprs(nb)->list[str]:
+    "Raw reprs in what `nb`'s pages show of its outputs: streams, and each display's first type in myst-nb's order"
+    probs = []
+    for i, cell in enumerate(nb['cells']):
+        for out in cell.get('outputs', []):
+            data = out.get('data', {})
+            shown = _src(out.get('text', '')) or _src(data.get(next((k for k in SHOWN if k in data), ''), ''))
+            if m := RAW_REPR.search(shown):
+                probs.append(f"cell {i} ({cell.get('id', '?')}): {m[0]!r} in {shown[max(0, m.start()-40):m.end()+40]!r}")
+    return probs
+
 def stale(nb)->list[str]:
     "Why `nb`'s stored outputs do not stand for its code at `sample`: no record, another profile, its code or library changed since"
     meta = nb['metadata'].get(KEY)
