@@ -9,7 +9,7 @@ from helpers import SHRUNK
 ROOT = Path(__file__).resolve().parent.parent
 NBS = sorted((ROOT/'nbs').glob('*.ipynb'))
 # Lessons 4 and 5 compare settings over seeds; their accuracy claims need ImageNet weights (`sample`), so at `smoke` they
-# check what the code does, which 8 generated pictures a breed show as well as 20, in about half the time.
+# check what the code does, which 8 generated pictures a breed show as well as 20, and sooner.
 FEWER = {'04_lr_find': 'n_per_breed=8', '05_transfer': 'n_per_breed=8'}
 
 @pytest.mark.parametrize('nb', NBS, ids=[p.stem for p in NBS])
