@@ -10,14 +10,14 @@ ROOT = Path(__file__).resolve().parent.parent
 NBS = sorted((ROOT/'nbs').glob('*.ipynb'))
 # Lessons 4 and 5 compare settings over seeds; their accuracy claims need ImageNet weights (`sample`), so at `smoke` they
 # check what the code does, which 8 generated pictures a breed show as well as 20, and sooner.
-FEWER = {'04_lr_find': 'n_per_breed=8', '05_transfer': 'n_per_breed=8'}
+FEWER = {'04_lr_find', '05_transfer'}
 
 @pytest.mark.parametrize('nb', NBS, ids=[p.stem for p in NBS])
 def test_notebook(nb, monkeypatch):
     if os.environ.get('PETS_SHRINK'):  # `make test-lower`: every line with the lower bounds' libraries, shrunk
         for k, v in SHRUNK.items(): monkeypatch.setenv(k, v)
     elif os.environ['PETS_PROFILE'] == 'smoke' and nb.stem in FEWER and not os.environ.get('PETS_OVERRIDES'):
-        monkeypatch.setenv('PETS_OVERRIDES', FEWER[nb.stem])
+        monkeypatch.setenv('PETS_OVERRIDES', 'n_per_breed=8')
     if os.environ['PETS_PROFILE'] == 'sample' and not os.environ.get('PETS_PATH'):
         pytest.fail('PETS_PROFILE=sample runs on the real photos: set PETS_PATH to them (`make test-sample` does, beside ../shared)')
     skip = get_config(ROOT).tst_flags.split()
