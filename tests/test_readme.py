@@ -42,17 +42,23 @@ def _run_readme(tmp_path:Path, **env)->subprocess.CompletedProcess:
     code = readme_python() + "\nprint('photos', len(learn.dls.train_ds) + len(learn.dls.valid_ds))"
     return subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=base, capture_output=True, text=True, timeout=900)
 
+N_BREEDS = 8  # the stand-in download holds a few breeds: the examples train on them as on all 37, in a third of the time
+
 def test_readme_python_examples_run_as_written(tmp_path):
     "Online (a server on 127.0.0.1 stands in for the download) the examples train; offline they say what to do"
     assert "get_profile('sample')" in readme_python() and 'fine_tune' in readme_python()
     gen = make_pets(tmp_path/'gen', n_per_breed=4, max_side=200)
+    def breed(fn): return fn.stem.rsplit('_', 1)[0]
+    fns = sorted((gen/'images').iterdir())
+    keep = sorted({breed(fn) for fn in fns})[:N_BREEDS]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode='w:gz') as tar:
-        for fn in sorted((gen/'images').iterdir()): tar.add(fn, arcname=f'oxford-iiit-pet/images/{fn.name}')
+        for fn in fns:
+            if breed(fn) in keep: tar.add(fn, arcname=f'oxford-iiit-pet/images/{fn.name}')
     with PetsServer(buf.getvalue(), lifetime=600) as srv:
         r = _run_readme(tmp_path/'online', PETS_URL=srv.url, PETS_CHECK=stats(srv.body))
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.splitlines()[-1] == f'photos {4 * 37}', r.stdout  # the download's cut: all it had, under 20 a breed
+    assert r.stdout.splitlines()[-1] == f'photos {4 * N_BREEDS}', r.stdout  # the download's cut: all it had, under 20 a breed
     r = _run_readme(tmp_path/'offline', PETS_URL='http://127.0.0.1:9/oxford-iiit-pet.tgz')  # nothing listens on port 9
     assert r.returncode == 1 and 'PetsDownloadError: Could not download the Oxford-IIIT Pet dataset' in r.stderr, r.stderr[-3000:]
     assert 'set PETS_PATH' in r.stderr and 'connect to the internet' in r.stderr and '../shared' not in r.stderr
