@@ -11,8 +11,9 @@ if os.environ.get('PYTEST_XDIST_WORKER_COUNT'):
 
 # The lessons that take longest at `sample`, in the order that lets two workers finish together: pytest-xdist's worksteal
 # gives each worker a contiguous half of the tests, and an idle worker takes the end of the other's queue, so lesson 5
-# runs first while the other worker ends up with lessons 4 and 2. With `make test-sample`'s last measured times a
-# simulation of the scheduler gives 2,336 s against 2,954 s in file order (the notebooks' sum is 4,598 s).
+# runs first while the other worker ends up with lessons 4 and 2. Measured on 2 cores: 1,476 s for 2,818 s of notebooks
+# (two workers can do no better than half of that, 1,409 s). In file order lessons 4, 5 and 6 ran one after another on
+# one worker: 2,974 s for 4,598 s on a slower machine.
 LONGEST = ['05_transfer', '06_arch', '12_cli', '02_learner', '04_lr_find']
 
 def pytest_collection_modifyitems(items):
