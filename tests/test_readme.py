@@ -42,7 +42,7 @@ def _run_readme(tmp_path:Path, **env)->subprocess.CompletedProcess:
     code = readme_python() + "\nprint('photos', len(learn.dls.train_ds) + len(learn.dls.valid_ds))"
     return subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=base, capture_output=True, text=True, timeout=900)
 
-N_BREEDS = 8  # the stand-in download holds a few breeds: the examples train on them as on all 37, in a third of the time
+N_BREEDS = 8  # the stand-in download holds a few breeds: the examples train on them as on all 37, in under half the time
 
 def test_readme_python_examples_run_as_written(tmp_path):
     "Online (a server on 127.0.0.1 stands in for the download) the examples train; offline they say what to do"
