@@ -1,7 +1,8 @@
 import io, os, re, subprocess, sys, tarfile
 from pathlib import Path
 
-from pets_fastai.photos import make_pets
+from pets_fastai.data import breed_labeller
+from pets_fastai.photos import BREEDS, make_pets
 from test_download import PetsServer, stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,13 +49,11 @@ def test_readme_python_examples_run_as_written(tmp_path):
     "Online (a server on 127.0.0.1 stands in for the download) the examples train; offline they say what to do"
     assert "get_profile('sample')" in readme_python() and 'fine_tune' in readme_python()
     gen = make_pets(tmp_path/'gen', n_per_breed=4, max_side=200)
-    def breed(fn): return fn.stem.rsplit('_', 1)[0]
-    fns = sorted((gen/'images').iterdir())
-    keep = sorted({breed(fn) for fn in fns})[:N_BREEDS]
+    label = breed_labeller()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode='w:gz') as tar:
-        for fn in fns:
-            if breed(fn) in keep: tar.add(fn, arcname=f'oxford-iiit-pet/images/{fn.name}')
+        for fn in sorted((gen/'images').iterdir()):
+            if label(fn) in BREEDS[:N_BREEDS]: tar.add(fn, arcname=f'oxford-iiit-pet/images/{fn.name}')
     with PetsServer(buf.getvalue(), lifetime=600) as srv:
         r = _run_readme(tmp_path/'online', PETS_URL=srv.url, PETS_CHECK=stats(srv.body))
     assert r.returncode == 0, r.stderr[-3000:]
